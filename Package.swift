@@ -1,0 +1,35 @@
+// swift-tools-version:6.0
+// Switchyard: one target per layer (see ../shared/DESIGN.md); each imports only layers below it.
+import PackageDescription
+
+let optimise: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
+
+let package = Package(
+    name: "Switchyard",
+    products: [
+        .executable(name: "switchyard", targets: ["CLI"]),
+    ],
+    targets: [
+        // C modules: each C library is touched by exactly one layer.
+        .systemLibrary(name: "CLibEV", path: "Sources/CLibEV"),
+        .systemLibrary(name: "CYAML", path: "Sources/CYAML"),
+
+        .target(name: "Runtime", dependencies: ["CLibEV"], swiftSettings: optimise),
+        .target(name: "HTTP", swiftSettings: optimise),
+        .target(name: "Observability", swiftSettings: optimise),
+        .target(name: "Config", dependencies: ["CYAML"], swiftSettings: optimise),
+        .target(name: "Fleet", dependencies: ["Config"], swiftSettings: optimise),
+        .target(name: "Routing", dependencies: ["Fleet", "Config"], swiftSettings: optimise),
+        .target(name: "Proxy", dependencies: ["Runtime", "HTTP", "Fleet", "Routing", "Config", "Observability"], swiftSettings: optimise),
+        .target(name: "Sim", dependencies: ["Runtime", "HTTP", "Observability"], swiftSettings: optimise),
+        .executableTarget(name: "CLI", dependencies: ["Proxy", "Sim", "Config", "Runtime", "HTTP", "Observability"], swiftSettings: optimise),
+
+        // Test-only oracle: the nodejs http-parser, for the differential codec test.
+        .systemLibrary(name: "CHTTPParser", path: "Tests/CHTTPParser"),
+        .testTarget(name: "HTTPTests", dependencies: ["HTTP", "CHTTPParser"]),
+        .testTarget(name: "ConfigTests", dependencies: ["Config"]),
+        .testTarget(name: "RoutingTests", dependencies: ["Routing", "Fleet", "Config"]),
+        .testTarget(name: "SimTests", dependencies: ["Sim", "HTTP"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["HTTP"]),
+    ]
+)

@@ -1,0 +1,14 @@
+// Thin inline wrappers for libev's function-like macros, which Swift cannot import.
+#include <ev.h>
+
+typedef void (*sy_io_cb)(struct ev_loop *, ev_io *, int);
+typedef void (*sy_timer_cb)(struct ev_loop *, ev_timer *, int);
+typedef void (*sy_signal_cb)(struct ev_loop *, ev_signal *, int);
+
+static inline void sy_io_init(ev_io *w, sy_io_cb cb, int fd, int events) { ev_io_init(w, cb, fd, events); }
+static inline void sy_io_set(ev_io *w, int fd, int events) { ev_io_set(w, fd, events); }
+static inline void sy_timer_init(ev_timer *w, sy_timer_cb cb, double after, double repeat) { ev_timer_init(w, cb, after, repeat); }
+static inline void sy_timer_set(ev_timer *w, double after, double repeat) { ev_timer_set(w, after, repeat); }
+static inline void sy_signal_init(ev_signal *w, sy_signal_cb cb, int signum) { ev_signal_init(w, cb, signum); }
+static inline int sy_is_active(void *w) { return ev_is_active(w); }
+static inline struct ev_loop *sy_default_loop(void) { return ev_default_loop(EVFLAG_AUTO); }

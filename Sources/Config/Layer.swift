@@ -1,0 +1,1 @@
+// Config layer: see ../shared/DESIGN.md.

@@ -1,0 +1,1 @@
+// Fleet layer: see ../shared/DESIGN.md.

@@ -1,0 +1,1 @@
+// HTTP layer: see ../shared/DESIGN.md.

@@ -1,0 +1,1 @@
+// Observability layer: see ../shared/DESIGN.md.

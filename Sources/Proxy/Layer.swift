@@ -1,0 +1,1 @@
+// Proxy layer: see ../shared/DESIGN.md.

@@ -1,0 +1,1 @@
+// Routing layer: see ../shared/DESIGN.md.

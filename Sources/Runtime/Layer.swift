@@ -1,0 +1,1 @@
+// Runtime layer: see ../shared/DESIGN.md.

@@ -1,0 +1,1 @@
+// Sim layer: see ../shared/DESIGN.md.
