@@ -1,1 +1,0 @@
-// Sim layer: see ../shared/DESIGN.md.
