@@ -1,0 +1,57 @@
+// The resolved plan `switchyard check-config FILE` prints: every value in effect, defaults marked.
+
+public enum ConfigPlan {
+    public static func render(_ c: SwitchyardConfig) -> String {
+        var out: [String] = []
+        func value(_ text: String, isDefault: Bool) -> String { isDefault ? "\(text) (default)" : text }
+
+        out.append("config: \(c.sourceFile ?? ConfigLoader.commandLine)")
+        out.append("listen:")
+        let listenIsDefault = c.listen == SwitchyardConfig.defaultListen
+        for address in c.listen { out.append("  \(value(address.description, isDefault: listenIsDefault))") }
+
+        out.append("pools:")
+        for pool in c.pools {
+            out.append("  \(pool.name):")
+            out.append("    models:   \(pool.servesEveryModel ? "* (every model)" : pool.models.joined(separator: ", "))")
+            out.append("    policy:   \(value(pool.policy.rawValue, isDefault: pool.policy == PoolConfig.defaultPolicy))")
+            for (index, replica) in pool.replicas.enumerated() {
+                out.append("    \(index == 0 ? "replicas:" : "         ") \(replica.url)")
+            }
+        }
+
+        let limits = Limits(), timeouts = Timeouts(), upstream = UpstreamSettings()
+        out.append("limits:")
+        out.append("  max_header_bytes:     \(value(size(c.limits.maxHeaderBytes), isDefault: c.limits.maxHeaderBytes == limits.maxHeaderBytes))")
+        out.append("  max_body_bytes:       \(value(size(c.limits.maxBodyBytes), isDefault: c.limits.maxBodyBytes == limits.maxBodyBytes))")
+        out.append("timeouts:")
+        out.append("  connect:              \(value(duration(c.timeouts.connect), isDefault: c.timeouts.connect == timeouts.connect))")
+        out.append("  client_header:        \(value(duration(c.timeouts.clientHeader), isDefault: c.timeouts.clientHeader == timeouts.clientHeader))")
+        out.append("  upstream_idle:        \(value(duration(c.timeouts.upstreamIdle), isDefault: c.timeouts.upstreamIdle == timeouts.upstreamIdle))")
+        out.append("upstream:")
+        out.append("  max_idle_per_replica: \(value(String(c.upstream.maxIdlePerReplica), isDefault: c.upstream.maxIdlePerReplica == upstream.maxIdlePerReplica))")
+        out.append("access_log: \(value(String(c.accessLog), isDefault: c.accessLog))")
+        return out.joined(separator: "\n") + "\n"
+    }
+
+    /// Bytes in the largest KiB/MiB/GiB unit that divides them exactly, as the file would spell it.
+    static func size(_ bytes: Int) -> String {
+        for (suffix, scale) in [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] where bytes % scale == 0 {
+            return "\(bytes / scale)\(suffix)"
+        }
+        return String(bytes)
+    }
+
+    /// Seconds in the unit the file would use: 200ms, 2s, 1.5s, 5m, 1h.
+    static func duration(_ seconds: Double) -> String {
+        let milliseconds = seconds * 1000
+        if seconds < 1, milliseconds.rounded() == milliseconds { return "\(Int(milliseconds))ms" }
+        if seconds.rounded() == seconds {
+            let whole = Int(seconds)
+            if whole % 3600 == 0 { return "\(whole / 3600)h" }
+            if whole % 60 == 0 { return "\(whole / 60)m" }
+            return "\(whole)s"
+        }
+        return "\(seconds)s"
+    }
+}

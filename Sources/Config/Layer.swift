@@ -1,1 +1,0 @@
-// Config layer: see ../shared/DESIGN.md.

@@ -1,0 +1,145 @@
+// The typed, validated, immutable config snapshot that every other layer reads (built by ConfigLoader).
+
+/// Where the proxy accepts downstream connections. An IPv6 `host` is stored without brackets (`::1`).
+public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    /// `host:port`, with brackets around an IPv6 host: the form a user writes in the file.
+    public var description: String { "\(bracketedHost(host)):\(port)" }
+}
+
+/// One upstream replica. Only plain `http://host:port` is accepted; `url` is that canonical form.
+public struct ReplicaAddress: Sendable, Equatable, CustomStringConvertible {
+    public var url: String
+    public var host: String
+    public var port: Int
+
+    public init(url: String, host: String, port: Int) {
+        self.url = url
+        self.host = host
+        self.port = port
+    }
+
+    /// Builds the canonical `http://host:port` URL from its parts.
+    public init(host: String, port: Int) {
+        self.init(url: "http://\(bracketedHost(host)):\(port)", host: host, port: port)
+    }
+
+    public var description: String { url }
+}
+
+/// How a pool picks a replica. The raw value is the spelling used in YAML and on the command line.
+public enum PolicyKind: String, Sendable, CaseIterable {
+    case roundRobin = "round-robin"
+    case leastRequest = "least-request"
+}
+
+public struct PoolConfig: Sendable, Equatable {
+    /// What a pool gets when it names no policy. A later issue makes kv-aware the default.
+    public static let defaultPolicy: PolicyKind = .roundRobin
+
+    public var name: String
+    /// Model names this pool answers for; empty means it serves every model (the catch-all pool).
+    public var models: [String]
+    public var replicas: [ReplicaAddress]
+    public var policy: PolicyKind
+
+    public init(name: String, models: [String], replicas: [ReplicaAddress], policy: PolicyKind = PoolConfig.defaultPolicy) {
+        self.name = name
+        self.models = models
+        self.replicas = replicas
+        self.policy = policy
+    }
+
+    public var servesEveryModel: Bool { models.isEmpty }
+}
+
+/// Bounds on what a downstream client may send, in bytes.
+public struct Limits: Sendable, Equatable {
+    public var maxHeaderBytes: Int = 65536
+    public var maxBodyBytes: Int = 32 << 20
+
+    public init() {}
+
+    public init(maxHeaderBytes: Int, maxBodyBytes: Int) {
+        self.maxHeaderBytes = maxHeaderBytes
+        self.maxBodyBytes = maxBodyBytes
+    }
+}
+
+/// Timeouts in seconds. There is deliberately no total-request timeout: it would cut long generations.
+public struct Timeouts: Sendable, Equatable {
+    /// Opening a TCP connection to a replica.
+    public var connect: Double = 2
+    /// A downstream client sending its complete request head.
+    public var clientHeader: Double = 30
+    /// How long a pooled keep-alive upstream connection may sit unused before it is closed.
+    public var upstreamIdle: Double = 4
+
+    public init() {}
+
+    public init(connect: Double, clientHeader: Double, upstreamIdle: Double) {
+        self.connect = connect
+        self.clientHeader = clientHeader
+        self.upstreamIdle = upstreamIdle
+    }
+}
+
+public struct UpstreamSettings: Sendable, Equatable {
+    /// Keep-alive connections kept open per replica, per worker.
+    public var maxIdlePerReplica: Int = 64
+
+    public init() {}
+
+    public init(maxIdlePerReplica: Int) {
+        self.maxIdlePerReplica = maxIdlePerReplica
+    }
+}
+
+public struct SwitchyardConfig: Sendable, Equatable {
+    public static let defaultListen: [ListenAddress] = [ListenAddress(host: "127.0.0.1", port: 8080)]
+
+    public var listen: [ListenAddress]
+    /// In the order the file lists them.
+    public var pools: [PoolConfig]
+    public var limits: Limits
+    public var timeouts: Timeouts
+    public var upstream: UpstreamSettings
+    public var accessLog: Bool = true
+    /// The file this snapshot was read from (nil when built from command-line flags).
+    public var sourceFile: String?
+
+    public init(
+        listen: [ListenAddress] = SwitchyardConfig.defaultListen,
+        pools: [PoolConfig],
+        limits: Limits = Limits(),
+        timeouts: Timeouts = Timeouts(),
+        upstream: UpstreamSettings = UpstreamSettings(),
+        accessLog: Bool = true,
+        sourceFile: String? = nil
+    ) {
+        self.listen = listen
+        self.pools = pools
+        self.limits = limits
+        self.timeouts = timeouts
+        self.upstream = upstream
+        self.accessLog = accessLog
+        self.sourceFile = sourceFile
+    }
+
+    /// The pool that serves `model`: the one listing it, else the catch-all pool, else nil.
+    public func pool(forModel model: String) -> PoolConfig? {
+        if let listed = pools.first(where: { $0.models.contains(model) }) { return listed }
+        return pools.first(where: { $0.servesEveryModel })
+    }
+}
+
+func bracketedHost(_ host: String) -> String {
+    host.contains(":") ? "[\(host)]" : host
+}

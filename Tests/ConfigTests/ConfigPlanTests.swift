@@ -1,0 +1,57 @@
+// `check-config` prints every value in effect, and marks the ones nobody wrote as defaults.
+import XCTest
+import Config
+
+final class ConfigPlanTests: XCTestCase {
+    func testPlanOfAMinimalFileMarksEveryDefault() throws {
+        let config = try ConfigLoader.parse(yaml: "pools:\n  p:\n    replicas: [http://127.0.0.1:9001, http://127.0.0.1:9002]\n", file: "min.yaml")
+        XCTAssertEqual(ConfigPlan.render(config), """
+        config: min.yaml
+        listen:
+          127.0.0.1:8080 (default)
+        pools:
+          p:
+            models:   * (every model)
+            policy:   round-robin (default)
+            replicas: http://127.0.0.1:9001
+                      http://127.0.0.1:9002
+        limits:
+          max_header_bytes:     64KiB (default)
+          max_body_bytes:       32MiB (default)
+        timeouts:
+          connect:              2s (default)
+          client_header:        30s (default)
+          upstream_idle:        4s (default)
+        upstream:
+          max_idle_per_replica: 64 (default)
+        access_log: true (default)
+
+        """)
+    }
+
+    func testPlanShowsWrittenValuesWithoutTheDefaultMark() throws {
+        let yaml = """
+        listen: ["[::1]:9000", 0.0.0.0:8080]
+        pools:
+          llama: {models: [m1, m2], replicas: [http://10.0.0.11:8000], policy: least-request}
+        limits: {max_header_bytes: 1000, max_body_bytes: 1GiB}
+        timeouts: {connect: 500ms, client_header: 1.5s, upstream_idle: 5m}
+        upstream: {max_idle_per_replica: 8}
+        access_log: false
+        """
+        let plan = ConfigPlan.render(try ConfigLoader.parse(yaml: yaml, file: "x.yaml"))
+        for expected in ["  [::1]:9000\n  0.0.0.0:8080\n", "    models:   m1, m2\n", "    policy:   least-request\n",
+                         "    replicas: http://10.0.0.11:8000\n", "max_header_bytes:     1000\n", "max_body_bytes:       1GiB\n",
+                         "connect:              500ms\n", "client_header:        1.5s\n", "upstream_idle:        5m\n",
+                         "max_idle_per_replica: 8\n", "access_log: false\n"] {
+            XCTAssertTrue(plan.contains(expected), "plan lacks \(expected.debugDescription):\n\(plan)")
+        }
+        XCTAssertFalse(plan.contains("(default)"), plan)
+    }
+
+    func testPlanOfQuickStartFlags() throws {
+        let plan = ConfigPlan.render(try ConfigLoader.fromFlags(listen: "0.0.0.0:8080", replicas: ["http://h:1"], policy: nil, models: ["sim-llama"]))
+        XCTAssertTrue(plan.hasPrefix("config: <command line>\nlisten:\n  0.0.0.0:8080\n"), plan)
+        XCTAssertTrue(plan.contains("  default:\n    models:   sim-llama\n"), plan)
+    }
+}
