@@ -19,8 +19,10 @@ public enum EngineEvent: Sendable, Equatable {
 /// `decodeBase + slope x decoders` if anything decodes, all divided by `speedup`. At the end of the step
 /// each decoder emits a token and each request whose prompt completed emits its first token.
 ///
-/// A request arriving while the engine is idle starts a step at once; one arriving mid-step waits for the
-/// step boundary, as in vLLM. Cost: O(1) per emitted token plus O(prompt blocks) per admission.
+/// A request arriving while the engine is idle makes `nextEventTime` its arrival time, and the step starts
+/// when `advance` reaches it, so requests submitted for the same instant share that step; one arriving
+/// mid-step waits for the step boundary, as in vLLM. Cost: O(1) per emitted token plus O(prompt blocks)
+/// per admission.
 public final class Engine {
     public let config: EngineConfig
 
@@ -87,8 +89,9 @@ public final class Engine {
     /// KV blocks reserved by running requests over the engine's KV blocks, 0...1.
     public var kvUsage: Double { Double(usedBlocks) / Double(config.kvBlocks) }
 
-    /// Queues a request. `prompt` is the routing text; it is hashed here and not retained. Call
-    /// `advance(to: now)` first so that steps due before `now` are processed before this arrival.
+    /// Queues a request; it is scheduled at the next step boundary (or, if idle, when `advance` reaches
+    /// `now`). `prompt` is the routing text; it is hashed here and not retained. Call `advance(to: now)`
+    /// before submitting so that steps due before `now` are processed first.
     public func submit(id: Int, prompt: UnsafeRawBufferPointer, maxTokens: Int, now: Double) {
         var request = Request(id: id, arrival: now,
                               promptTokens: Engine.promptTokens(byteCount: prompt.count),
@@ -98,7 +101,9 @@ public final class Engine {
         }
         queue.append(request)
         waitingIDs.insert(id)
-        if nextEventTime == nil { startStep(at: max(now, eventTime)) }
+        // An idle engine wakes at `now`; the step itself is planned in `advance`, so every request
+        // submitted for the same instant joins that first step.
+        if nextEventTime == nil { nextEventTime = max(now, eventTime) }
     }
 
     /// The client went away: the request leaves the queue or the batch at once, freeing its slot and KV

@@ -27,6 +27,11 @@ extension Engine {
         bytes.withUnsafeBytes { submit(id: id, prompt: $0, maxTokens: maxTokens, now: now) }
     }
 
+    /// Processes everything due at `now` (starting the step of requests just submitted), ignoring events.
+    func start(_ now: Double) {
+        advance(to: now) { _ in }
+    }
+
     /// Runs until idle (or `limit`), returning every event with the time it happened.
     func drain(until limit: Double = 1e9) -> [(Double, EngineEvent)] {
         var events: [(Double, EngineEvent)] = []
