@@ -30,6 +30,9 @@ SETUPS=(direct nghttpx switchyard)
 
 scripts/deps.sh nginx-light nghttp2-proxy wrk
 # Another build or benchmark on these two cores skews every row; the record says how busy it was.
+if awk '{ exit !($1 > 0.5) }' /proc/loadavg; then
+    echo "overhead: warning: load average $(cut -d' ' -f1 /proc/loadavg) before starting; figures will be noisy" >&2
+fi
 load_at_start=$(cut -d' ' -f1-3 /proc/loadavg)
 
 pids=()
