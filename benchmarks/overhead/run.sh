@@ -132,16 +132,21 @@ switchyard_status="not run"
 if [[ ! -x "$BIN" ]]; then
     switchyard_status="$BIN not built (make build)"
 else
-    cat > "$workdir/switchyard.yaml" <<EOF
+    # One worker, as nghttpx gets, where the config knows `workers` (before it did, serve had one loop).
+    for workers_line in "workers: 1" ""; do
+        cat > "$workdir/switchyard.yaml" <<EOF
 listen:
   - address: 127.0.0.1:$switchyard_port
-workers: 1
+$workers_line
 access_log: false
 pools:
   bench:
     replicas: [http://127.0.0.1:$nginx_port]
 EOF
+        "$BIN" check-config "$workdir/switchyard.yaml" > "$workdir/check-config.log" 2>&1 && break
+    done
     if ! "$BIN" check-config "$workdir/switchyard.yaml" > "$workdir/check-config.log" 2>&1; then
+        workers_line=""
         switchyard_status="check-config rejected the generated config: $(head -n 3 "$workdir/check-config.log" | tr '\n' ' ')"
     else
         "${on_proxy_cpu[@]}" "$BIN" serve -c "$workdir/switchyard.yaml" > "$workdir/switchyard.log" 2>&1 &
@@ -206,6 +211,7 @@ results=benchmarks/RESULTS.md
     echo "- command: \`DURATION=$DURATION CONNS=$CONNS ROUNDS=$ROUNDS $invocation\`"
     echo "- load: \`wrk -t1 -c$CONNS -d${DURATION}s --latency\`, POST /v1/completions \`$REQUEST_BODY\`; nginx answers 200 with a ${#UPSTREAM_BODY}-byte JSON body; median of $ROUNDS interleaved rounds"
     echo "- pinning: proxy on CPU $PROXY_CPU; wrk and nginx on CPU $LOAD_CPU"
+    echo "- proxies: nghttpx \`--single-process --workers=1\`, no access log; switchyard \`serve -c\` with \`access_log: false\`, ${workers_line:-no workers key (one loop)}"
     echo "- machine: $(nproc) CPUs, ${cpu_model:-unknown CPU}, Linux $(uname -r), load average at start $load_at_start"
     echo "- versions: $(nginx -v 2>&1 | sed 's/^nginx version: //'), $(nghttpx --version | head -n 1), wrk $(wrk -v 2>&1 | head -n 1 | awk '{print $2}'), switchyard $git_rev, $(swift --version 2>/dev/null | head -n 1 || echo 'swift unknown')"
     echo
