@@ -1,4 +1,5 @@
 // The resolved plan `switchyard check-config FILE` prints: every value in effect, defaults marked.
+// "(default)" means "equal to the default", whether or not the file spelled it out.
 
 public enum ConfigPlan {
     public static func render(_ c: SwitchyardConfig) -> String {

@@ -100,6 +100,10 @@ final class ConfigErrorTests: XCTestCase {
                     "t.yaml:3:16: each item of 'replicas' of pool 'a' must be a URL like http://10.0.0.11:8000, found a mapping")
     }
 
+    func testColumnsCountCharactersNotBytes() {
+        assertError("pools:\n  \"ü\": {replicas: [http://x]}\n", "t.yaml:2:20: replica 'http://x' has no port")
+    }
+
     func testDuplicateReplicaInOnePool() {
         assertError("pools:\n  a:\n    replicas:\n      - http://h:1\n      - http://H:1/\n",
                     "t.yaml:5:9: replica 'http://h:1' is listed twice in pool 'a' (first at line 4)")

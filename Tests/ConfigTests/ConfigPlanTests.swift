@@ -1,4 +1,4 @@
-// `check-config` prints every value in effect, and marks the ones nobody wrote as defaults.
+// `check-config` prints every value in effect, and marks those equal to their default.
 import XCTest
 import Config
 
