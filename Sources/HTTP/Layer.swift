@@ -1,1 +1,0 @@
-// HTTP layer: see ../shared/DESIGN.md.
