@@ -27,7 +27,7 @@ public struct HTTP1Parser: Sendable {
         case head
         case contentLength(remaining: Int)
         case chunkSize
-        case chunkSizeWhitespace     // BWS between the size and ';' or CR
+        case chunkSizeWhitespace     // BWS between the size and ';'
         case chunkExtension
         case chunkSizeLF
         case chunkData
@@ -240,9 +240,8 @@ public struct HTTP1Parser: Sendable {
                     }
                 }
             case .chunkSizeWhitespace:
-                if b == ASCII.cr {
-                    state = .chunkSizeLF
-                } else if b == ASCII.semicolon {
+                // chunk-ext = *( BWS ";" ... ): whitespace after the size must lead to an extension.
+                if b == ASCII.semicolon {
                     state = .chunkExtension
                 } else if !isOWS(b) {
                     return (i, fail(.bad("invalid character after chunk size")))

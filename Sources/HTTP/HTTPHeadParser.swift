@@ -31,7 +31,42 @@ extension HTTPHead {
             throw .bad("invalid request target in request line")
         }
         target = targetStart..<p
+        guard hasValidTargetForm() else {
+            throw .bad("request target is not in origin, absolute, authority or asterisk form")
+        }
         versionMinor = try parseVersion(at: p + 1, end: end)
+    }
+
+    /// RFC 9112 §3.2: "/path", "*" for OPTIONS, anything for CONNECT (authority-form), or absolute-form.
+    /// A router only forwards http(s), so absolute-form is "http://" or "https://" plus a valid authority.
+    private func hasValidTargetForm() -> Bool {
+        let first = bytes[target.lowerBound]
+        if first == 0x2F { return true }
+        if methodEquals("CONNECT") { return true }
+        if target.count == 1 && first == 0x2A { return methodEquals("OPTIONS") }
+        var p = target.lowerBound
+        for scheme: StaticString in ["http://", "https://"] {
+            let n = scheme.utf8CodeUnitCount
+            guard target.count > n, equalsLowercase(p..<(p + n), scheme) else { continue }
+            p += n
+            let authorityStart = p
+            while p < target.upperBound && bytes[p] != 0x2F && bytes[p] != 0x3F && bytes[p] != 0x23 {
+                guard isAuthorityByte(bytes[p]) else { return false }
+                p += 1
+            }
+            return p > authorityStart
+        }
+        return false
+    }
+
+    /// RFC 3986 authority: unreserved / pct-encoded / sub-delims / ":" / "@" / "[" / "]".
+    private func isAuthorityByte(_ b: UInt8) -> Bool {
+        switch b {
+        case 0x30...0x39, 0x41...0x5A, 0x61...0x7A: return true
+        case 0x2D, 0x2E, 0x5F, 0x7E, 0x25, 0x21, 0x24, 0x26, 0x27, 0x28, 0x29, 0x2A, 0x2B, 0x2C, 0x3B, 0x3D,
+             0x3A, 0x40, 0x5B, 0x5D: return true
+        default: return false
+        }
     }
 
     private mutating func parseStatusLine(_ end: Int) throws(HTTPError) {
