@@ -17,8 +17,8 @@ from openai import OpenAI
 
 # Enough tokens that a streamed answer must span several SSE events, few enough to stay fast.
 MAX_TOKENS = 24
-# Per-request bound: the simulated replicas answer in well under a second.
-REQUEST_TIMEOUT_SECONDS = 30.0
+# Per-request bound: the simulated replicas answer in well under a second; a hung router fails fast.
+REQUEST_TIMEOUT_SECONDS = 15.0
 
 CHAT_MESSAGES = [
     {"role": "system", "content": "You are a terse assistant."},
