@@ -12,3 +12,8 @@ static inline void sy_timer_set(ev_timer *w, double after, double repeat) { ev_t
 static inline void sy_signal_init(ev_signal *w, sy_signal_cb cb, int signum) { ev_signal_init(w, cb, signum); }
 static inline int sy_is_active(void *w) { return ev_is_active(w); }
 static inline struct ev_loop *sy_default_loop(void) { return ev_default_loop(EVFLAG_AUTO); }
+
+// accept4 is a GNU extension that Glibc's Swift module does not expose without _GNU_SOURCE.
+#include <sys/socket.h>
+extern int accept4(int sockfd, struct sockaddr *addr, socklen_t *addrlen, int flags);
+static inline int sy_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags) { return accept4(fd, addr, len, flags); }

@@ -1,1 +1,0 @@
-// Runtime layer: see ../shared/DESIGN.md.
