@@ -1,1 +1,0 @@
-// Fleet layer: see ../shared/DESIGN.md.

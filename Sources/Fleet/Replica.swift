@@ -1,0 +1,83 @@
+// One inference replica as the router sees it: address, load counted at decision time, recent failure.
+import Config
+
+public final class Replica {
+    public let address: ReplicaAddress
+    /// Position in its pool (stable for the pool's lifetime).
+    public let index: Int
+    /// Requests sent to this replica and not finished yet; raised at the moment of decision.
+    public var inFlight = 0
+    public var requestsTotal = 0
+    public var failuresTotal = 0
+    /// A connect failure or reset marks the replica as failing until this time (loop seconds).
+    public var failingUntil: Double = 0
+
+    /// How long a replica that refused or reset a connection is kept out of routing.
+    /// Passive and short on purpose: active health checks arrive with the resilience work.
+    public static let failurePenaltySeconds: Double = 2
+
+    public init(address: ReplicaAddress, index: Int) {
+        self.address = address
+        self.index = index
+    }
+
+    @inline(__always)
+    public func isAvailable(now: Double) -> Bool { failingUntil <= now }
+
+    public func recordFailure(now: Double) {
+        failuresTotal += 1
+        failingUntil = now + Replica.failurePenaltySeconds
+    }
+
+    public func recordSuccess() { failingUntil = 0 }
+}
+
+/// Replicas that serve the same set of models, with the policy that picks among them.
+public final class Pool {
+    public let name: String
+    public let models: [String]
+    public let replicas: [Replica]
+    public let policy: PolicyKind
+
+    public init(config: PoolConfig) {
+        name = config.name
+        models = config.models
+        replicas = config.replicas.enumerated().map { Replica(address: $0.element, index: $0.offset) }
+        policy = config.policy
+    }
+
+    public var servesEveryModel: Bool { models.isEmpty }
+
+    public func hasAvailableReplica(now: Double) -> Bool {
+        replicas.contains { $0.isAvailable(now: now) }
+    }
+}
+
+/// Every pool of one config snapshot, and the model -> pool map used per request.
+public final class Fleet {
+    public let pools: [Pool]
+    private let byModel: [String: Pool]
+    private let catchAll: Pool?
+
+    public init(config: SwitchyardConfig) {
+        pools = config.pools.map(Pool.init(config:))
+        var map: [String: Pool] = [:]
+        for p in pools { for m in p.models { map[m] = p } }
+        byModel = map
+        catchAll = pools.first { $0.servesEveryModel }
+    }
+
+    /// The pool for a model; a request without a model goes to the catch-all pool, else to the only pool.
+    public func pool(forModel model: String?) -> Pool? {
+        if let model {
+            return byModel[model] ?? catchAll
+        }
+        return catchAll ?? (pools.count == 1 ? pools[0] : nil)
+    }
+
+    /// Models clients may ask for (for GET /v1/models), in config order.
+    public var models: [String] { pools.flatMap(\.models) }
+
+    /// Ready when every pool has a replica not known to be failing.
+    public func isReady(now: Double) -> Bool { pools.allSatisfy { $0.hasAvailableReplica(now: now) } }
+}

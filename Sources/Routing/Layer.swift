@@ -1,1 +1,0 @@
-// Routing layer: see ../shared/DESIGN.md.
