@@ -1,1 +1,0 @@
-// Observability layer: see ../shared/DESIGN.md.
