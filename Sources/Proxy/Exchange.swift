@@ -1,0 +1,398 @@
+// One proxied request, as named phases over one context: inspect, pick pool, pick replica, forward,
+// first byte, stream, finish or abort, log.
+import Config
+import Fleet
+import HTTP
+import Observability
+import Runtime
+
+final class Exchange: ConnectionHandler {
+    /// How response body bytes reach the client.
+    private enum BodyMode {
+        case passthrough      // upstream framing kept (Content-Length or chunked): raw bytes relayed as they come
+        case chunkFromClose   // upstream delimited by close: each read becomes one chunk for the client
+        case dechunkToClose   // HTTP/1.0 client: data only, the connection close ends the body
+    }
+
+    /// Above this many unsent bytes to the client we stop reading from the replica.
+    static let clientHighWater = 128 * 1024
+
+    unowned let session: ClientSession
+    private unowned let server: ProxyServer
+    private let head: HTTPHead
+    private var record = AccessRecord()
+    private var requestID: [UInt8] = []
+    private var pool: Pool?
+    private var replica: Replica?
+    private var upstreamPool: UpstreamPool?
+    private var upstream: TCPConnection?
+    private var upstreamHead: [UInt8] = []
+    private var reusedConnection = false
+    private var resentOnFreshConnection = false
+    private var parser: HTTP1Parser
+    private var mode = BodyMode.passthrough
+    private var responseHeadSent = false
+    private var receivedAny = false
+    private var clientKeepAlive = true
+    private var upstreamKeepAlive = true
+    private var isEventStream = false
+    private var done = false
+    private let requestStart: Double
+    private var forwardStart: Double = 0
+
+    init(session: ClientSession, head: HTTPHead, requestStart: Double) {
+        self.session = session
+        server = session.server
+        self.head = head
+        self.requestStart = requestStart
+        parser = HTTP1Parser(kind: .response, limits: HTTPLimits(maxHeadBytes: session.server.limits.maxHeadBytes, maxBodyBytes: Int.max))
+    }
+
+    // MARK: phases 3–6: inspect, pick pool, pick replica, forward
+
+    func start() {
+        record.clientAddress = session.peerHost
+        record.method = head.string(head.method)
+        record.path = head.string(head.target)
+        record.requestBytes = session.body.count
+        assignRequestID()
+
+        // inspect
+        let inspected = session.body.withUnsafeBytes { JSONInspector.inspect($0) }
+        let request: InspectedRequest
+        switch inspected {
+        case .success(let r): request = r
+        case .failure(let e): return fail(.invalidJSON(e.message))
+        }
+        if let m = request.model { record.model = m }
+
+        // pick pool
+        guard let pool = server.fleet.pool(forModel: request.model) else {
+            if let m = request.model { return fail(.modelNotFound(m)) }
+            return fail(.badRequest("The request has no 'model' and no pool serves every model"))
+        }
+        self.pool = pool
+        record.pool = pool.name
+
+        // pick replica (counted in flight at the moment of decision)
+        guard let replica = server.pickReplica(in: pool) else { return fail(.noReplica(pool.name)) }
+        self.replica = replica
+        record.replica = replica.address.url
+        let up = server.upstreamPool(pool, replica.index)
+        upstreamPool = up
+
+        // forward
+        buildUpstreamHead(replica: replica)
+        forwardStart = server.loop.now
+        let (conn, reused) = up.acquire(for: self)
+        reusedConnection = reused
+        if reused { record.connectMs = 0 }
+        send(on: conn)
+    }
+
+    private func assignRequestID() {
+        if let r = head.firstValue("x-request-id"), r.count > 0, r.count <= 128,
+           head.bytes[r].allSatisfy({ $0 > 0x20 && $0 < 0x7F }) {
+            requestID = Array(head.bytes[r])
+        } else {
+            server.newRequestID(into: &requestID)
+        }
+        record.requestID = String(decoding: requestID, as: UTF8.self)
+    }
+
+    /// Request line and fields for the replica: the client's, minus hop-by-hop fields, plus ours.
+    private func buildUpstreamHead(replica: Replica) {
+        var out: [UInt8] = []
+        out.reserveCapacity(head.bytes.count + 128)
+        out.append(contentsOf: head.bytes[head.method])
+        out.append(UInt8(ascii: " "))
+        out.append(contentsOf: head.bytes[head.target])
+        out.append(" HTTP/1.1\r\n")
+        var sawHost = false
+        var priorForwardedFor: ArraySlice<UInt8>?
+        for f in head.fields {
+            let name = head.bytes[f.name]
+            if isHopByHop(name) || bytesEqualLowercase(name, "expect") || bytesEqualLowercase(name, "x-request-id") { continue }
+            if bytesEqualLowercase(name, "x-forwarded-for") { priorForwardedFor = head.bytes[f.value]; continue }
+            if bytesEqualLowercase(name, "host") { sawHost = true }
+            out.append(contentsOf: name)
+            out.append(": ")
+            out.append(contentsOf: head.bytes[f.value])
+            out.append("\r\n")
+        }
+        if !sawHost {
+            out.append("host: ")
+            out.append(contentsOf: Array(replica.address.host.utf8))
+            out.append(UInt8(ascii: ":"))
+            out.appendDecimal(replica.address.port)
+            out.append("\r\n")
+        }
+        out.append("x-request-id: ")
+        out.append(contentsOf: requestID)
+        out.append("\r\nx-forwarded-for: ")
+        if let p = priorForwardedFor, !p.isEmpty {
+            out.append(contentsOf: p)
+            out.append(", ")
+        }
+        out.append(contentsOf: Array(session.peerHost.utf8))
+        out.append("\r\ncontent-length: ")
+        out.appendDecimal(session.body.count)
+        out.append("\r\n\r\n")
+        upstreamHead = out
+    }
+
+    private func send(on conn: TCPConnection) {
+        upstream = conn
+        conn.write(upstreamHead)
+        session.body.withUnsafeBytes { conn.write($0) }
+        conn.flush()
+    }
+
+    // MARK: phases 7–8: first byte, stream
+
+    func connectionDidConnect(_ c: TCPConnection) {
+        record.connectMs = (server.loop.now - forwardStart) * 1000
+    }
+
+    func connectionDidRead(_ c: TCPConnection, _ bytes: UnsafeRawBufferPointer) {
+        guard c === upstream, !done else { return }
+        if !receivedAny {
+            receivedAny = true
+            server.loop.updateNow()
+            record.firstByteMs = (server.loop.now - forwardStart) * 1000
+        }
+        let client = session.conn
+        var offset = 0
+        // `.end` can come from a call that consumes nothing, so the loop runs past the last byte.
+        parsing: while !done {
+            let slice = UnsafeRawBufferPointer(rebasing: bytes[offset...])
+            let (used, event) = parser.parse(slice)
+            let raw = UnsafeRawBufferPointer(rebasing: slice[0..<used])
+            offset += used
+            switch event {
+            case .needMore:
+                if responseHeadSent && mode == .passthrough { client.write(raw) }
+                if used == 0 || offset == bytes.count { break parsing }
+            case .head(let h):
+                if h.status >= 100 && h.status < 200 { continue }   // interim response: not forwarded
+                sendResponseHead(h)
+            case .body(let r):
+                record.responseBytes += r.count
+                switch mode {
+                case .passthrough: client.write(raw)
+                case .chunkFromClose: writeChunk(UnsafeRawBufferPointer(rebasing: slice[r]))
+                case .dechunkToClose: client.write(UnsafeRawBufferPointer(rebasing: slice[r]))
+                }
+            case .end:
+                if mode == .passthrough { client.write(raw) }
+                if offset < bytes.count { upstreamKeepAlive = false }   // bytes after the response: not reusable
+                complete()
+            case .error(let e):
+                upstreamBroken("replica sent an invalid response: \(e.reason)", outcome: "upstream_protocol_error")
+            }
+        }
+        if done { return }
+        client.flush()
+        if client.pendingWriteBytes > Exchange.clientHighWater { c.pauseReading() }
+    }
+
+    private func sendResponseHead(_ h: HTTPHead) {
+        record.status = h.status
+        upstreamKeepAlive = h.keepAlive
+        clientKeepAlive = session.currentHeadKeepAlive
+        let client10 = head.versionMinor == 0
+        var framingField: StaticString? = nil
+        var length = -1
+        switch h.framing {
+        case .contentLength(let n): mode = .passthrough; length = n
+        case .none: mode = .passthrough
+        case .chunked:
+            if client10 { mode = .dechunkToClose; clientKeepAlive = false } else { mode = .passthrough; framingField = "transfer-encoding: chunked" }
+        case .untilClose:
+            if client10 { mode = .dechunkToClose; clientKeepAlive = false } else { mode = .chunkFromClose; framingField = "transfer-encoding: chunked" }
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(h.bytes.count + 96)
+        out.append(client10 ? "HTTP/1.0 " : "HTTP/1.1 ")
+        out.appendDecimal(h.status)
+        out.append(UInt8(ascii: " "))
+        out.append(contentsOf: h.bytes[h.reason])
+        out.append("\r\n")
+        for f in h.fields {
+            let name = h.bytes[f.name]
+            if isHopByHop(name) || bytesEqualLowercase(name, "x-request-id") { continue }
+            if bytesEqualLowercase(name, "content-type") && bytesHavePrefixLowercase(h.bytes[f.value], "text/event-stream") {
+                isEventStream = true
+            }
+            out.append(contentsOf: name)
+            out.append(": ")
+            out.append(contentsOf: h.bytes[f.value])
+            out.append("\r\n")
+        }
+        if length >= 0 {
+            out.append("content-length: ")
+            out.appendDecimal(length)
+            out.append("\r\n")
+        }
+        if let framingField {
+            out.append(framingField)
+            out.append("\r\n")
+        }
+        out.append("x-request-id: ")
+        out.append(contentsOf: requestID)
+        out.append("\r\n")
+        if !clientKeepAlive { out.append(client10 ? "connection: close\r\n" : "connection: close\r\n") }
+        out.append("\r\n")
+        session.conn.write(out)
+        responseHeadSent = true
+    }
+
+    private func writeChunk(_ data: UnsafeRawBufferPointer) {
+        guard data.count > 0 else { return }
+        var size: [UInt8] = []
+        size.appendHex(data.count)
+        size.append("\r\n")
+        session.conn.write(size)
+        session.conn.write(data)
+        session.conn.write(Array("\r\n".utf8))
+    }
+
+    func connectionDidDrain(_ c: TCPConnection) {}
+
+    /// The client took our queued bytes: read from the replica again.
+    func clientDrained() {
+        if let u = upstream, u.isReadingPaused, session.conn.pendingWriteBytes <= Exchange.clientHighWater / 2 {
+            u.resumeReading()
+        }
+    }
+
+    // MARK: phase 9: finish or abort
+
+    func connectionDidClose(_ c: TCPConnection, _ reason: CloseReason) {
+        guard c === upstream, !done else { return }
+        if responseHeadSent, parser.inBody, case .end = parser.finishOnEOF() {
+            if mode == .chunkFromClose { session.conn.write(Array("0\r\n\r\n".utf8)) }
+            upstreamKeepAlive = false
+            complete()
+            return
+        }
+        if !receivedAny && reusedConnection && !resentOnFreshConnection, let up = upstreamPool {
+            // A kept-alive connection the replica had already closed: the request never reached it.
+            resentOnFreshConnection = true
+            reusedConnection = false
+            record.connectMs = -1
+            send(on: up.connectFresh(for: self))
+            return
+        }
+        let url = replica?.address.url ?? "?"
+        if !responseHeadSent {
+            replica?.recordFailure(now: server.loop.now)
+            let outcome: String
+            switch reason {
+            case .connectFailed, .connectTimeout: outcome = "upstream_refused"
+            default: outcome = "upstream_reset"
+            }
+            upstream = nil
+            return fail(.badGateway("Replica \(url) \(reason.summary) before answering"), outcome: outcome)
+        }
+        replica?.recordFailure(now: server.loop.now)
+        upstream = nil
+        upstreamBroken("Replica \(url) \(reason.summary) in the middle of the response", outcome: "upstream_reset")
+    }
+
+    /// The replica failed after the response started: end the client's response as cleanly as the
+    /// framing allows, never with a fake end of stream.
+    private func upstreamBroken(_ message: String, outcome: String) {
+        upstream?.close()
+        upstream = nil
+        if !responseHeadSent {
+            return fail(.badGateway(message), outcome: outcome)
+        }
+        done = true
+        releaseReplica()
+        record.outcome = outcome
+        record.errorMessage = message
+        let client = session.conn
+        if mode == .chunkFromClose && isEventStream {
+            var event: [UInt8] = []
+            event.append("data: ")
+            event.append(contentsOf: RouterError.badGateway(message).body())
+            event.append("\n\n")
+            event.withUnsafeBytes { writeChunk($0) }
+            client.write(Array("0\r\n\r\n".utf8))
+            client.flush()
+            log()
+            session.exchangeFinished(keepAlive: false)
+        } else {
+            // Mid-chunk or length-delimited: the only honest signal left is closing the connection.
+            client.flush()
+            log()
+            session.exchangeFinished(keepAlive: false)
+        }
+    }
+
+    private func complete() {
+        done = true
+        releaseReplica()
+        replica?.recordSuccess()
+        if let u = upstream {
+            upstream = nil
+            if upstreamKeepAlive { upstreamPool?.release(u) } else { u.close() }
+        }
+        session.conn.flush()
+        log()
+        session.exchangeFinished(keepAlive: clientKeepAlive)
+    }
+
+    /// The client left. The replica must stop generating now: reset the connection, never reuse it.
+    func clientGone(_ reason: CloseReason) {
+        guard !done else { return }
+        done = true
+        upstream?.abort()
+        upstream = nil
+        releaseReplica()
+        record.outcome = "client_gone"
+        if record.status == 0 { record.status = 499 }
+        log()
+    }
+
+    private func fail(_ e: RouterError, outcome: String? = nil) {
+        done = true
+        releaseReplica()
+        upstream?.close()
+        upstream = nil
+        record.totalMs = (server.loop.now - requestStart) * 1000
+        var r = record
+        if let outcome { r.outcome = outcome }
+        session.exchangeFailed(e, record: r, requestID: requestID, outcome: outcome)
+    }
+
+    private var replicaReleased = false
+    private func releaseReplica() {
+        guard let r = replica, !replicaReleased else { return }
+        replicaReleased = true
+        r.inFlight -= 1
+    }
+
+    // MARK: phase 10: log
+
+    private func log() {
+        server.loop.updateNow()
+        record.totalMs = (server.loop.now - requestStart) * 1000
+        if server.config.accessLog { AccessLog.write(record) }
+        else if let e = record.errorMessage { Log.warn("req=\(record.requestID) \(record.outcome): \(e)") }
+    }
+}
+
+/// Fields that describe one connection, not the message: never forwarded (RFC 9110 §7.6.1).
+func isHopByHop(_ name: ArraySlice<UInt8>) -> Bool {
+    switch name.count {
+    case 2: return bytesEqualLowercase(name, "te")
+    case 7: return bytesEqualLowercase(name, "trailer") || bytesEqualLowercase(name, "upgrade")
+    case 10: return bytesEqualLowercase(name, "connection") || bytesEqualLowercase(name, "keep-alive")
+    case 14: return bytesEqualLowercase(name, "content-length")
+    case 16: return bytesEqualLowercase(name, "proxy-connection")
+    case 17: return bytesEqualLowercase(name, "transfer-encoding")
+    default: return false
+    }
+}

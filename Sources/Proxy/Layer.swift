@@ -1,1 +1,0 @@
-// Proxy layer: see ../shared/DESIGN.md.

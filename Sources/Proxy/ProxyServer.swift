@@ -1,0 +1,140 @@
+// The router process's worker: listeners, the fleet snapshot, per-replica upstream pools, pickers.
+import Config
+import Fleet
+import HTTP
+import Observability
+import Routing
+import Runtime
+
+public final class ProxyServer {
+    public struct StartError: Error, CustomStringConvertible { public var description: String }
+
+    let loop: EventLoop
+    let config: SwitchyardConfig
+    let fleet: Fleet
+    let limits: HTTPLimits
+    private(set) var listeners: [Listener] = []
+    /// Upstream pools by pool position, then replica position.
+    private(set) var upstreams: [[UpstreamPool]] = []
+    var pickers: [ReplicaPicker] = []
+    private var poolIndex: [ObjectIdentifier: Int] = [:]
+    private var sweepTimer: LoopTimer?
+    private var requestIDState: SplitMix64
+    /// Open client connections, so a drain or shutdown can reach them.
+    var sessions: [ObjectIdentifier: ClientSession] = [:]
+    /// Cached body of GET /v1/models (it changes only with the config).
+    let modelListBody: [UInt8]
+
+    public init(loop: EventLoop, config: SwitchyardConfig, seed: UInt64 = UInt64(monotonicSeconds() * 1e9)) throws(StartError) {
+        self.loop = loop
+        self.config = config
+        fleet = Fleet(config: config)
+        limits = HTTPLimits(maxHeadBytes: config.limits.maxHeaderBytes, maxBodyBytes: config.limits.maxBodyBytes)
+        requestIDState = SplitMix64(seed: seed ^ 0x5157_4954_4348_5944)
+        modelListBody = ProxyServer.renderModelList(config.pools.flatMap(\.models))
+        for (pi, pool) in fleet.pools.enumerated() {
+            poolIndex[ObjectIdentifier(pool)] = pi
+            pickers.append(ReplicaPicker(kind: pool.policy, seed: seed &+ UInt64(pi)))
+            var ups: [UpstreamPool] = []
+            for r in pool.replicas {
+                let addr: SocketAddress
+                do { addr = try SocketAddress.resolve(host: r.address.host, port: r.address.port) } catch {
+                    throw StartError(description: "replica \(r.address.url): \(error.description)")
+                }
+                ups.append(UpstreamPool(replica: r, address: addr, loop: loop,
+                                        connectTimeout: config.timeouts.connect,
+                                        idleTimeout: config.timeouts.upstreamIdle,
+                                        maxIdle: config.upstream.maxIdlePerReplica))
+            }
+            upstreams.append(ups)
+        }
+    }
+
+    /// Binds every listener. Returns the bound addresses (port 0 in the config picks a free port).
+    @discardableResult
+    public func start() throws(StartError) -> [SocketAddress] {
+        for l in config.listen {
+            let addr: SocketAddress
+            do { addr = try SocketAddress.resolve(host: l.host, port: l.port) } catch {
+                throw StartError(description: "listen \(l.host):\(l.port): \(error.description)")
+            }
+            do {
+                let listener = try Listener(loop: loop, address: addr) { [unowned self] fd, peer in
+                    self.accept(fd: fd, peer: peer)
+                }
+                listeners.append(listener)
+            } catch {
+                throw StartError(description: error.description)
+            }
+        }
+        let sweep = LoopTimer(loop: loop) { [unowned self] in
+            let now = self.loop.now
+            for ups in self.upstreams { for u in ups { u.sweep(now: now) } }
+        }
+        sweep.start(after: 1, every: 1)
+        sweepTimer = sweep
+        return listeners.map(\.address)
+    }
+
+    /// Stops accepting and closes idle connections (used by shutdown; in-flight ones finish).
+    public func stopAccepting() {
+        for l in listeners { l.close() }
+        listeners.removeAll()
+    }
+
+    public func shutdown() {
+        stopAccepting()
+        sweepTimer?.stop()
+        for s in Array(sessions.values) { s.closeNow() }
+        for ups in upstreams { for u in ups { u.closeAll() } }
+    }
+
+    public var openSessions: Int { sessions.count }
+
+    private func accept(fd: Int32, peer: SocketAddress) {
+        let s = ClientSession(server: self, fd: fd, peer: peer)
+        sessions[ObjectIdentifier(s)] = s
+    }
+
+    func sessionClosed(_ s: ClientSession) {
+        sessions[ObjectIdentifier(s)] = nil
+    }
+
+    func upstreamPool(_ pool: Pool, _ replicaIndex: Int) -> UpstreamPool {
+        upstreams[poolIndex[ObjectIdentifier(pool)]!][replicaIndex]
+    }
+
+    /// Picks a replica of `pool` and counts it in flight at once (the decision and the count are one step,
+    /// so a burst of requests sees each other's load).
+    func pickReplica(in pool: Pool) -> Replica? {
+        let pi = poolIndex[ObjectIdentifier(pool)]!
+        guard let i = pickers[pi].pick(pool.replicas, now: loop.now) else { return nil }
+        let r = pool.replicas[i]
+        r.inFlight += 1
+        r.requestsTotal += 1
+        return r
+    }
+
+    /// A fresh request id: 16 lowercase hex digits.
+    func newRequestID(into b: inout [UInt8]) {
+        let v = requestIDState.next()
+        let hex: StaticString = "0123456789abcdef"
+        hex.withUTF8Buffer { h in
+            var shift = 60
+            while shift >= 0 { b.append(h[Int((v >> UInt64(shift)) & 0xF)]); shift -= 4 }
+        }
+    }
+
+    static func renderModelList(_ models: [String]) -> [UInt8] {
+        var b: [UInt8] = []
+        b.append("{\"object\":\"list\",\"data\":[")
+        for (i, m) in models.enumerated() {
+            if i > 0 { b.append(UInt8(ascii: ",")) }
+            b.append("{\"id\":")
+            appendJSONString(&b, m)
+            b.append(",\"object\":\"model\",\"created\":0,\"owned_by\":\"switchyard\"}")
+        }
+        b.append("]}")
+        return b
+    }
+}
