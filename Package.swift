@@ -22,7 +22,8 @@ let package = Package(
         .target(name: "Routing", dependencies: ["Fleet", "Config"], swiftSettings: optimise),
         .target(name: "Proxy", dependencies: ["Runtime", "HTTP", "Fleet", "Routing", "Config", "Observability"], swiftSettings: optimise),
         .target(name: "Sim", dependencies: ["Runtime", "HTTP", "Observability"], swiftSettings: optimise),
-        .executableTarget(name: "CLI", dependencies: ["Proxy", "Sim", "Config", "Runtime", "HTTP", "Observability"], swiftSettings: optimise),
+        .target(name: "Bench", dependencies: ["Runtime", "HTTP"], swiftSettings: optimise),
+        .executableTarget(name: "CLI", dependencies: ["Proxy", "Sim", "Bench", "Config", "Runtime", "HTTP", "Observability"], swiftSettings: optimise),
 
         // Test-only oracle: the nodejs http-parser, for the differential codec test.
         .systemLibrary(name: "CHTTPParser", path: "Tests/CHTTPParser"),

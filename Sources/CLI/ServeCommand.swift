@@ -1,0 +1,58 @@
+// `switchyard serve`: load the config (file or quick-start flags), start the proxy, run until a signal.
+import Config
+import Glibc
+import Observability
+import Proxy
+import Runtime
+
+enum ServeCommand {
+    static func run(_ args: [String]) throws -> Int32 {
+        if args.contains("--help") || args.contains("-h") { print(SwitchyardCLI.usage); return 0 }
+        let a = try Arguments(args, valued: ["-c", "--config", "--listen", "--replica", "--policy", "--model"],
+                              booleans: ["--no-access-log"])
+        var config: SwitchyardConfig
+        do {
+            if let file = a.last("-c") ?? a.last("--config") {
+                if !a.all("--replica").isEmpty || a.last("--listen") != nil || a.last("--policy") != nil {
+                    throw UsageError(message: "use either -c FILE or the quick-start flags, not both")
+                }
+                config = try ConfigLoader.load(path: file)
+            } else {
+                guard !a.all("--replica").isEmpty else {
+                    throw UsageError(message: "give -c FILE, or at least one --replica URL (e.g. --replica http://127.0.0.1:9001)")
+                }
+                config = try ConfigLoader.fromFlags(listen: a.last("--listen") ?? "127.0.0.1:8080",
+                                                    replicas: a.all("--replica"), policy: a.last("--policy"),
+                                                    models: a.all("--model"))
+            }
+        } catch let e as ConfigError {
+            writeErr("\(e.description)\n")
+            return 2
+        }
+        if a.has("--no-access-log") { config.accessLog = false }
+
+        let loop = EventLoop()
+        let server: ProxyServer
+        let bound: [SocketAddress]
+        do {
+            server = try ProxyServer(loop: loop, config: config)
+            bound = try server.start()
+        } catch {
+            Log.error("cannot start: \(error.description)")
+            return 1
+        }
+        for b in bound { Log.info("listening on http://\(b)") }
+        for p in config.pools {
+            Log.info("pool \(p.name): \(p.replicas.count) replica(s), policy \(p.policy.rawValue), models \(p.models.isEmpty ? "*" : p.models.joined(separator: ","))")
+        }
+        let stop = {
+            Log.info("stopping: \(server.openSessions) open connection(s) closed")
+            server.shutdown()
+            loop.stop()
+        }
+        let term = SignalWatcher(loop: loop, signal: SIGTERM, stop)
+        let int = SignalWatcher(loop: loop, signal: SIGINT, stop)
+        withExtendedLifetime((term, int)) { loop.run() }
+        return 0
+    }
+}
