@@ -14,6 +14,7 @@ static inline int sy_is_active(void *w) { return ev_is_active(w); }
 static inline struct ev_loop *sy_default_loop(void) { return ev_default_loop(EVFLAG_AUTO); }
 
 // accept4 is a GNU extension that Glibc's Swift module does not expose without _GNU_SOURCE.
-#include <sys/socket.h>
-extern int accept4(int sockfd, struct sockaddr *addr, socklen_t *addrlen, int flags);
-static inline int sy_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags) { return accept4(fd, addr, len, flags); }
+// Declared by hand: including <sys/socket.h> here would shadow Glibc's own module's socket names.
+struct sockaddr;
+extern int accept4(int sockfd, struct sockaddr *addr, unsigned int *addrlen, int flags);
+static inline int sy_accept4(int fd, struct sockaddr *addr, unsigned int *len, int flags) { return accept4(fd, addr, len, flags); }
