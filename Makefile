@@ -44,6 +44,8 @@ build: deps
 	$(SWIFT) build -c release
 
 # unit-test: the SwiftPM test targets (debug build; separate from the release build above).
+# Not --parallel: measured on 2 cores with 94 tests, 3.5 s serial vs 3.7 s parallel, and serial output
+# reads in order. A fresh `make test` (release build, debug build, venv, interop) took about 2 minutes.
 unit-test: deps
 	$(SWIFT) test
 
