@@ -29,7 +29,7 @@ func normalised(_ m: OracleMessage) -> OracleMessage {
 }
 
 /// Where we knowingly accept what http-parser refuses, or read a field it misreads. Each entry says why.
-func documentedDifference(_ wire: [UInt8], kind: HTTPMessageKind) -> String? {
+func documentedDifference(_ wire: [UInt8], kind: HTTPMessageKind, ours: [OracleMessage]) -> String? {
     let text = String(decoding: wire, as: UTF8.self)
     let lines = text.components(separatedBy: "\r\n")
     let lowerLines = lines.map { $0.lowercased() }
@@ -40,17 +40,18 @@ func documentedDifference(_ wire: [UInt8], kind: HTTPMessageKind) -> String? {
                      "MOVE", "PROPFIND", "PROPPATCH", "SEARCH", "UNLOCK", "BIND", "REBIND", "UNBIND", "ACL", "REPORT",
                      "MKACTIVITY", "CHECKOUT", "MERGE", "M-SEARCH", "NOTIFY", "SUBSCRIBE", "UNSUBSCRIBE", "PATCH",
                      "PURGE", "MKCALENDAR", "LINK", "UNLINK", "SOURCE"]
-        for line in lines {
-            let parts = line.split(separator: " ", omittingEmptySubsequences: false)
-            guard parts.count == 3, parts[2].hasPrefix("HTTP/1.") else { continue }
-            if !known.contains(String(parts[0])) { return "extension method" }
-        }
+        if ours.contains(where: { !known.contains($0.method) }) { return "extension method" }
     }
     // RFC 9110 §8.6 allows identical repeated Content-Length values (and OWS around them, §5.5);
     // http-parser refuses any repetition and any trailing whitespace.
-    let contentLengths = lowerLines.filter { $0.hasPrefix("content-length:") }
-    if contentLengths.count > 1 || contentLengths.contains(where: { $0.contains(",") || $0.hasSuffix(" ") || $0.hasSuffix("\t") }) {
-        return "identical repeated Content-Length"
+    if lowerLines.contains(where: { $0.hasPrefix("content-length:") && ($0.hasSuffix(" ") || $0.hasSuffix("\t")) }) {
+        return "whitespace after a Content-Length value"
+    }
+    for head in text.components(separatedBy: "\r\n\r\n") {
+        let values = head.lowercased().components(separatedBy: "\r\n").filter { $0.hasPrefix("content-length:") }
+            .flatMap { $0.dropFirst("content-length:".count).split(separator: ",", omittingEmptySubsequences: false) }
+            .map { Int($0.trimmingCharacters(in: .whitespaces)) ?? -1 }   // "05" and "5" are the same length
+        if values.count > 1 && Set(values).count == 1 { return "identical repeated Content-Length" }
     }
     // http-parser does not strip trailing whitespace from Transfer-Encoding ("chunked\t" is not chunked
     // to it), refuses HT as the BWS before a chunk extension (RFC 9112 §7.1.1 allows it), and reads a
@@ -58,8 +59,8 @@ func documentedDifference(_ wire: [UInt8], kind: HTTPMessageKind) -> String? {
     if lowerLines.contains(where: { $0.hasPrefix("transfer-encoding:") && ($0.hasSuffix(" ") || $0.hasSuffix("\t")) }) {
         return "trailing whitespace in Transfer-Encoding"
     }
-    if kind == .response, text.hasPrefix("HTTP/1.1 204") || text.contains("\r\nHTTP/1.1 204") {
-        return "body framing fields on a 204"
+    if kind == .response, text.range(of: "(^|\r\n)HTTP/1\\.[01] (1[0-9][0-9]|204)", options: .regularExpression) != nil {
+        return "body framing fields on a 1xx or 204 (RFC 9110 §15.2, §15.3.5: no content)"
     }
     if text.range(of: "^[0-9a-fA-F]+[ \t]*\t[ \t]*;", options: .regularExpression) != nil
         || lines.contains(where: { $0.range(of: "^[0-9a-fA-F]+[ \t]*\t[ \t]*;", options: .regularExpression) != nil }) {
@@ -72,13 +73,20 @@ func documentedDifference(_ wire: [UInt8], kind: HTTPMessageKind) -> String? {
     return nil
 }
 
-/// http-parser bugs: its Connection matcher gives up at the first token it does not know, so it misses
-/// a later "close" ("Connection: Upgra, Close"), and it does not strip trailing whitespace before
-/// matching ("keep-alive\t"). Only keep-alive may differ then.
-func connectionFieldConfusesHTTPParser(_ wire: [UInt8]) -> Bool {
-    String(decoding: wire, as: UTF8.self).components(separatedBy: "\r\n").contains { line in
-        line.lowercased().hasPrefix("connection:") && (line.contains(",") || line.hasSuffix(" ") || line.hasSuffix("\t"))
+/// http-parser differs on keep-alive when: its Connection matcher gives up at the first token it does
+/// not know and misses a later "close" ("Connection: Upgra, Close"); it does not strip trailing
+/// whitespace ("keep-alive\t"); it lets a later Connection field override an earlier "close"; or it
+/// obeys Connection or Transfer-Encoding fields in the trailers (RFC 9110 §6.5.1: trailers must not
+/// carry framing or connection control; we ignore them). Only keep-alive may differ then.
+func keepAliveConfusesHTTPParser(_ wire: [UInt8], ours: [OracleMessage]) -> Bool {
+    let all = String(decoding: wire, as: UTF8.self).components(separatedBy: "\r\n").map { $0.lowercased() }
+    for name in ["connection", "transfer-encoding", "content-length"] {
+        let onWire = all.filter { $0.hasPrefix(name + ":") }
+        let inHeads = ours.reduce(0) { $0 + $1.fields.filter { $0[0].lowercased() == name }.count }
+        if onWire.count > inHeads { return true }
     }
+    let connection = all.filter { $0.hasPrefix("connection:") }
+    return connection.count > 1 || connection.contains { $0.contains(",") || $0.hasSuffix(" ") || $0.hasSuffix("\t") }
 }
 
 final class HTTPDifferentialTests: XCTestCase {
@@ -122,7 +130,7 @@ final class HTTPDifferentialTests: XCTestCase {
                           "0\r\n\r\n", "Connection: close\r\n", "Host: x\r\n", ",", "\r", "\n", "Transfer-Encoding: gzip\r\n"].map(bytes)
         var counts = (total: 0, bothAccept: 0, bothRefuse: 0, onlyTheyAccept: 0, documented: 0)
         var failures: [String] = []
-        for _ in 0..<5000 {
+        for _ in 0..<20000 {
             let c = validCorpus.randomElement(using: &g)!
             var wire = c.wire
             for _ in 0..<Int.random(in: 1...3, using: &g) {
@@ -160,11 +168,13 @@ final class HTTPDifferentialTests: XCTestCase {
             for (i, m) in ours.enumerated() {
                 if i < theirsNormalised.count {
                     var theirs = theirsNormalised[i]
-                    if connectionFieldConfusesHTTPParser(wire) { theirs.keepAlive = m.keepAlive }
-                    if theirs != m {
+                    if keepAliveConfusesHTTPParser(wire, ours: ours) { theirs.keepAlive = m.keepAlive }
+                    if theirs != m && documentedDifference(wire, kind: c.kind, ours: ours) != nil {
+                        counts.documented += 1
+                    } else if theirs != m {
                         failures.append("disagree on message \(i): ours \(m) theirs \(theirsNormalised[i]) in \(String(reflecting: String(decoding: wire, as: UTF8.self)))")
                     }
-                } else if let why = documentedDifference(wire, kind: c.kind) {
+                } else if let why = documentedDifference(wire, kind: c.kind, ours: ours) {
                     counts.documented += 1
                     _ = why
                 } else {
@@ -172,10 +182,10 @@ final class HTTPDifferentialTests: XCTestCase {
                 }
             }
         }
-        XCTAssertEqual(failures.count, 0, failures.prefix(60).joined(separator: "\n"))
+        XCTAssertEqual(failures.count, 0, failures.prefix(8).joined(separator: "\n"))
         // The mutations must exercise both outcomes, or this test proves nothing.
-        XCTAssertGreaterThan(counts.bothAccept, 500)
-        XCTAssertGreaterThan(counts.bothRefuse, 500)
+        XCTAssertGreaterThan(counts.bothAccept, 2000)
+        XCTAssertGreaterThan(counts.bothRefuse, 2000)
         print("differential: \(counts)")
     }
 }
