@@ -167,7 +167,8 @@ public final class TCPConnection {
         if isClosed { return }
         closeWhenFlushed = true
         pauseReading()
-        if outbound.isEmpty && !isConnecting { finish(.eof) }
+        if isConnecting { return }
+        if outbound.isEmpty { finish(.eof) } else { flush() }
     }
 
     // MARK: reading

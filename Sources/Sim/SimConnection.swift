@@ -134,6 +134,11 @@ final class SimConnection: ConnectionHandler {
         conn.flush()
     }
 
+    /// A streamed response ended: flush, and close if the client asked for it.
+    func endOfStreamedResponse() {
+        if head?.keepAlive ?? true { conn.flush() } else { conn.closeAfterFlush() }
+    }
+
     func requestFinished(_ r: SimRequest) {
         if active === r { active = nil }
         processPending()
@@ -151,7 +156,8 @@ final class SimConnection: ConnectionHandler {
         respond(status: status, body: json, contentType: "application/json", close: close, extra: extra)
     }
 
-    func respond(status: Int, body: [UInt8], contentType: String?, close: Bool, extra: String = "") {
+    func respond(status: Int, body: [UInt8], contentType: String?, close requested: Bool, extra: String = "") {
+        let close = requested || !(head?.keepAlive ?? true)   // honour the client's "Connection: close"
         var headText = "HTTP/1.1 \(status) \(SimConnection.reason(status))\r\n"
         if let contentType { headText += "content-type: \(contentType)\r\n" }
         headText += "content-length: \(body.count)\r\n\(extra)"
@@ -258,7 +264,7 @@ final class SimRequest {
             VLLMShapes.appendDone(&out)
             connection.writeChunk(out)
             connection.conn.write(Array("0\r\n\r\n".utf8))
-            connection.conn.flush()
+            connection.endOfStreamedResponse()
         } else {
             let text = (1...max(1, generated)).map { VLLMShapes.token($0) }.joined()
             if chat {
