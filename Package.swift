@@ -32,5 +32,6 @@ let package = Package(
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "Fleet", "Config"]),
         .testTarget(name: "SimTests", dependencies: ["Sim", "HTTP"]),
         .testTarget(name: "IntegrationTests", dependencies: ["HTTP"]),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime"]),
     ]
 )
