@@ -57,22 +57,23 @@ public final class Pool {
 public final class Fleet {
     public let pools: [Pool]
     private let byModel: [String: Pool]
-    private let catchAll: Pool?
+    /// The pool that serves every model not listed elsewhere, if the config has one.
+    public let catchAllPool: Pool?
 
     public init(config: SwitchyardConfig) {
         pools = config.pools.map(Pool.init(config:))
         var map: [String: Pool] = [:]
         for p in pools { for m in p.models { map[m] = p } }
         byModel = map
-        catchAll = pools.first { $0.servesEveryModel }
+        catchAllPool = pools.first { $0.servesEveryModel }
     }
 
     /// The pool for a model; a request without a model goes to the catch-all pool, else to the only pool.
     public func pool(forModel model: String?) -> Pool? {
         if let model {
-            return byModel[model] ?? catchAll
+            return byModel[model] ?? catchAllPool
         }
-        return catchAll ?? (pools.count == 1 ? pools[0] : nil)
+        return catchAllPool ?? (pools.count == 1 ? pools[0] : nil)
     }
 
     /// Models clients may ask for (for GET /v1/models), in config order.

@@ -148,7 +148,14 @@ final class ClientSession: ConnectionHandler {
                          body: Array((ready ? "{\"status\":\"ready\"}" : "{\"status\":\"not_ready\",\"reason\":\"a pool has no replica that is not failing\"}").utf8),
                          head: h)
         case .models:
-            respondLocal(status: 200, body: server.modelListBody, head: h)
+            if let pool = server.fleet.catchAllPool {
+                // Which models a catch-all pool serves only its replicas know: ask one of them.
+                let ex = Exchange(session: self, head: h, requestStart: requestStart, fixedPool: pool)
+                exchange = ex
+                ex.start()
+            } else {
+                respondLocal(status: 200, body: server.modelListBody, head: h)
+            }
         case .notFound:
             respondError(.notFound(h.string(h.target)), method: h.string(h.method), path: h.string(h.target), close: !h.keepAlive)
         case .methodNotAllowed:

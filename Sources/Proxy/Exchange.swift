@@ -40,8 +40,12 @@ final class Exchange: ConnectionHandler {
     private let requestStart: Double
     private var forwardStart: Double = 0
 
-    init(session: ClientSession, head: HTTPHead, requestStart: Double) {
+    /// Set for requests that are not routed by their body (GET /v1/models with a catch-all pool).
+    private let fixedPool: Pool?
+
+    init(session: ClientSession, head: HTTPHead, requestStart: Double, fixedPool: Pool? = nil) {
         self.session = session
+        self.fixedPool = fixedPool
         server = session.server
         self.head = head
         self.requestStart = requestStart
@@ -57,6 +61,8 @@ final class Exchange: ConnectionHandler {
         record.requestBytes = session.body.count
         assignRequestID()
 
+        if let fixedPool { return route(to: fixedPool) }
+
         // inspect
         let inspected = session.body.withUnsafeBytes { JSONInspector.inspect($0) }
         let request: InspectedRequest
@@ -71,6 +77,10 @@ final class Exchange: ConnectionHandler {
             if let m = request.model { return fail(.modelNotFound(m)) }
             return fail(.badRequest("The request has no 'model' and no pool serves every model"))
         }
+        route(to: pool)
+    }
+
+    private func route(to pool: Pool) {
         self.pool = pool
         record.pool = pool.name
 
