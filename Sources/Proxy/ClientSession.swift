@@ -33,6 +33,9 @@ final class ClientSession: ConnectionHandler {
 
     /// Above this many buffered pipelined bytes we stop reading from the client (backpressure).
     static let maxPendingBytes = 64 * 1024
+    /// A body buffer up to this size is kept for the connection's next request; a bigger one is freed,
+    /// so one large prompt does not pin memory on an idle keep-alive connection.
+    static let keptBodyCapacity = 64 * 1024
 
     init(server: ProxyServer, fd: Int32, peer: SocketAddress) {
         self.server = server
@@ -107,7 +110,7 @@ final class ClientSession: ConnectionHandler {
 
     private func onHead(_ h: HTTPHead) {
         head = h
-        body.removeAll(keepingCapacity: body.capacity <= 1 << 20)
+        body.removeAll(keepingCapacity: body.capacity <= ClientSession.keptBodyCapacity)
         let isGet = h.methodEquals("GET") || h.methodEquals("HEAD")
         let isPost = h.methodEquals("POST")
         var path = h.bytes[h.target]
