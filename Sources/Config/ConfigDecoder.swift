@@ -2,12 +2,14 @@
 
 /// The keys each section accepts; anything else is an error (a typo must never silently become a default).
 enum ConfigKeys {
-    static let top = ["listen", "pools", "limits", "timeouts", "upstream", "access_log"]
+    static let top = ["listen", "pools", "limits", "timeouts", "upstream", "retry", "access_log"]
     static let listenEntry = ["address"]
     static let pool = ["models", "replicas", "policy"]
     static let policy = ["kind"]
     static let limits = ["max_header_bytes", "max_body_bytes"]
-    static let timeouts = ["connect", "client_header", "upstream_idle"]
+    static let timeouts = ["connect", "client_header", "upstream_idle", "first_byte", "idle"]
+    static let retry = ["retries", "statuses", "retry_on_429", "retry_after_cap", "backoff_base", "backoff_cap",
+                        "budget_percent", "min_concurrent"]
     static let upstream = ["max_idle_per_replica"]
 
     /// Where a nested key belongs, to answer a top-level `connect:` with "it belongs under 'timeouts'".
@@ -15,6 +17,7 @@ enum ConfigKeys {
         if limits.contains(key) { return "limits" }
         if timeouts.contains(key) { return "timeouts" }
         if upstream.contains(key) { return "upstream" }
+        if retry.contains(key) { return "retry" }
         if pool.contains(key) { return "a pool under 'pools'" }
         return nil
     }
@@ -42,6 +45,7 @@ struct ConfigDecoder {
             case "limits": config.limits = try limits(pair.value)
             case "timeouts": config.timeouts = try timeouts(pair.value)
             case "upstream": config.upstream = try upstream(pair.value)
+            case "retry": config.retry = try retry(pair.value)
             case "access_log":
                 config.accessLog = try convert(pair) { text throws(InvalidValue) in try ValueSyntax.bool(text, key: "access_log") }
             default:
@@ -187,7 +191,40 @@ struct ConfigDecoder {
         if let pair = section["connect"] { timeouts.connect = try convert(pair, ValueSyntax.duration) }
         if let pair = section["client_header"] { timeouts.clientHeader = try convert(pair, ValueSyntax.duration) }
         if let pair = section["upstream_idle"] { timeouts.upstreamIdle = try convert(pair, ValueSyntax.duration) }
+        if let pair = section["first_byte"] { timeouts.firstByte = try convert(pair, ValueSyntax.duration) }
+        if let pair = section["idle"] { timeouts.idle = try convert(pair, ValueSyntax.duration) }
         return timeouts
+    }
+
+    private func retry(_ node: YAMLNode) throws(ConfigError) -> RetryPolicy {
+        let section = try fields(of: node, in: "'retry'", allowed: ConfigKeys.retry)
+        var r = RetryPolicy()
+        if let pair = section["retries"] {
+            r.retries = try convert(pair) { text throws(InvalidValue) in try ValueSyntax.count(text, key: "retries", range: 0...10) }
+        }
+        if let pair = section["statuses"] {
+            var statuses: [Int] = []
+            for item in try items(of: pair.value, what: "'statuses' of 'retry'", itemShape: "an HTTP status like 503") {
+                let status = try convert(item, key: "statuses") { text throws(InvalidValue) in
+                    try ValueSyntax.count(text, key: "statuses", range: 500...599)
+                }
+                statuses.append(status)
+            }
+            r.statuses = statuses
+        }
+        if let pair = section["retry_on_429"] {
+            r.retryOn429 = try convert(pair) { text throws(InvalidValue) in try ValueSyntax.bool(text, key: "retry_on_429") }
+        }
+        if let pair = section["retry_after_cap"] { r.retryAfterCap = try convert(pair, ValueSyntax.duration) }
+        if let pair = section["backoff_base"] { r.backoffBase = try convert(pair, ValueSyntax.duration) }
+        if let pair = section["backoff_cap"] { r.backoffCap = try convert(pair, ValueSyntax.duration) }
+        if let pair = section["budget_percent"] {
+            r.budgetPercent = Double(try convert(pair) { text throws(InvalidValue) in try ValueSyntax.count(text, key: "budget_percent", range: 0...100) })
+        }
+        if let pair = section["min_concurrent"] {
+            r.minConcurrent = try convert(pair) { text throws(InvalidValue) in try ValueSyntax.count(text, key: "min_concurrent", range: 0...10_000) }
+        }
+        return r
     }
 
     private func upstream(_ node: YAMLNode) throws(ConfigError) -> UpstreamSettings {

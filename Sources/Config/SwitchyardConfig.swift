@@ -81,14 +81,42 @@ public struct Timeouts: Sendable, Equatable {
     public var clientHeader: Double = 30
     /// How long a pooled keep-alive upstream connection may sit unused before it is closed.
     public var upstreamIdle: Double = 4
+    /// From sending the request to the replica's first response byte. Long prefills are normal: 5 min.
+    public var firstByte: Double = 300
+    /// Between two bytes of a response once it has started (a stalled stream). 5 min.
+    public var idle: Double = 300
 
     public init() {}
 
-    public init(connect: Double, clientHeader: Double, upstreamIdle: Double) {
+    public init(connect: Double, clientHeader: Double, upstreamIdle: Double, firstByte: Double = 300, idle: Double = 300) {
         self.connect = connect
         self.clientHeader = clientHeader
         self.upstreamIdle = upstreamIdle
+        self.firstByte = firstByte
+        self.idle = idle
     }
+}
+
+/// Retries happen only before any response byte reached the client, each on a replica not tried yet.
+public struct RetryPolicy: Sendable, Equatable {
+    /// Extra attempts after the first (0 turns retries off).
+    public var retries: Int = 2
+    /// Replica statuses that are retried (connect failures and resets before the head always are). 500 is
+    /// included: vLLM answers 500 when its engine fails a request, and another replica can still serve it.
+    public var statuses: [Int] = [500, 502, 503, 504]
+    /// 429 is retried on another replica, and the replica is avoided for its Retry-After (capped below).
+    public var retryOn429: Bool = true
+    /// Longest Retry-After honoured when steering away from a replica that answered 429 or 503.
+    public var retryAfterCap: Double = 30
+    /// Full-jitter exponential back-off: attempt n waits uniformly in [0, min(cap, base × 2^n)).
+    public var backoffBase: Double = 0.025
+    public var backoffCap: Double = 0.25
+    /// Retries in progress may be at most this percent of active requests…
+    public var budgetPercent: Double = 20
+    /// …but this many concurrent retries are always allowed.
+    public var minConcurrent: Int = 3
+
+    public init() {}
 }
 
 public struct UpstreamSettings: Sendable, Equatable {
@@ -111,6 +139,7 @@ public struct SwitchyardConfig: Sendable, Equatable {
     public var limits: Limits
     public var timeouts: Timeouts
     public var upstream: UpstreamSettings
+    public var retry = RetryPolicy()
     public var accessLog: Bool = true
     /// The file this snapshot was read from (nil when built from command-line flags).
     public var sourceFile: String?

@@ -19,6 +19,8 @@ public struct AccessRecord {
     public var totalMs = 0.0
     /// How the exchange ended: ok, client_gone, upstream_reset, upstream_refused, local, error…
     public var outcome = "ok"
+    /// Attempts after the first (retries on other replicas before any byte reached the client).
+    public var retries = 0
     /// For requests the router refused or could not complete: the message the client also got.
     public var errorMessage: String?
     public init() {}
@@ -30,7 +32,7 @@ public enum AccessLog {
         var line = timestamp()
         line += " access req=\(r.requestID) client=\(r.clientAddress) \"\(r.method) \(r.path)\" status=\(r.status)"
         line += " model=\(r.model) pool=\(r.pool) replica=\(r.replica) in=\(r.requestBytes) out=\(r.responseBytes)"
-        line += " connect_ms=\(ms(r.connectMs)) ttfb_ms=\(ms(r.firstByteMs)) total_ms=\(ms(r.totalMs)) end=\(r.outcome)"
+        line += " connect_ms=\(ms(r.connectMs)) ttfb_ms=\(ms(r.firstByteMs)) total_ms=\(ms(r.totalMs)) retries=\(r.retries) end=\(r.outcome)"
         if let e = r.errorMessage { line += " error=\"\(e)\"" }
         line += "\n"
         emit(line)

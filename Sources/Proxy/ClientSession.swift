@@ -240,11 +240,21 @@ final class ClientSession: ConnectionHandler {
 
     // MARK: timers and closing
 
-    private func armHeaderTimer() {
+    private func armHeaderTimer() { armTimer(after: server.config.timeouts.clientHeader) }
+
+    /// One timer per connection serves the header timeout while reading a request and the running
+    /// exchange's timeouts (back-off, first byte, idle) while proxying: no timer allocation per request.
+    func armTimer(after seconds: Double) {
         if headerTimer == nil {
-            headerTimer = LoopTimer(loop: server.loop) { [unowned self] in self.headerTimedOut() }
+            headerTimer = LoopTimer(loop: server.loop) { [unowned self] in self.timerFired() }
         }
-        headerTimer!.start(after: server.config.timeouts.clientHeader)
+        headerTimer!.start(after: seconds)
+    }
+
+    func stopTimer() { headerTimer?.stop() }
+
+    private func timerFired() {
+        if let ex = exchange { ex.timerFired() } else { headerTimedOut() }
     }
 
     private func headerTimedOut() {

@@ -28,6 +28,9 @@ struct RouterError {
     static func badGateway(_ message: String) -> RouterError {
         RouterError(status: 502, type: "upstream_error", code: "bad_gateway", message: message)
     }
+    static func gatewayTimeout(_ message: String) -> RouterError {
+        RouterError(status: 504, type: "upstream_error", code: "gateway_timeout", message: message)
+    }
     static func noReplica(_ pool: String) -> RouterError {
         RouterError(status: 503, type: "server_error", code: "no_replica_available",
                     message: "No replica of pool '\(pool)' is available right now")

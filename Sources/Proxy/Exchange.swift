@@ -40,6 +40,20 @@ final class Exchange: ConnectionHandler {
     private let requestStart: Double
     private var forwardStart: Double = 0
 
+    /// What the connection's timer means right now.
+    private enum TimerPhase { case none, backoff, firstByte, streaming }
+    private var phase = TimerPhase.none
+    /// Loop time of the last byte from the replica (the idle timeout is checked lazily against it).
+    private var lastActivity: Double = 0
+    /// Replicas this request has been sent to, in order; a retry never repeats one.
+    private var tried: [Int] = []
+    private var retries = 0
+    private var countedActive = false
+    private var countedRetrying = false
+    /// The error the client gets if no retry can save the request.
+    private var lastError = RouterError.badGateway("no attempt was made")
+    private var lastOutcome = "upstream_error"
+
     /// Set for requests that are not routed by their body (GET /v1/models with a catch-all pool).
     private let fixedPool: Pool?
 
@@ -83,21 +97,133 @@ final class Exchange: ConnectionHandler {
     private func route(to pool: Pool) {
         self.pool = pool
         record.pool = pool.name
+        server.activeExchanges += 1
+        countedActive = true
 
         // pick replica (counted in flight at the moment of decision)
         guard let replica = server.pickReplica(in: pool) else { return fail(.noReplica(pool.name)) }
-        self.replica = replica
-        record.replica = replica.address.url
-        let up = server.upstreamPool(pool, replica.index)
-        upstreamPool = up
+        forward(to: replica)
+    }
 
-        // forward
+    /// One attempt: send the request to `replica` on a pooled or new connection.
+    private func forward(to replica: Replica) {
+        self.replica = replica
+        replicaReleased = false
+        tried.append(replica.index)
+        record.replica = replica.address.url
+        let up = server.upstreamPool(pool!, replica.index)
+        upstreamPool = up
         buildUpstreamHead(replica: replica)
+        parser = HTTP1Parser(kind: .response, limits: parser.limits)
+        receivedAny = false
+        resentOnFreshConnection = false
         forwardStart = server.loop.now
+        record.connectMs = -1
         let (conn, reused) = up.acquire(for: self)
         reusedConnection = reused
         if reused { record.connectMs = 0 }
+        phase = .firstByte
+        session.armTimer(after: server.config.timeouts.firstByte)
         send(on: conn)
+    }
+
+    // MARK: retries (only before any response byte reached the client)
+
+    private enum AttemptFailure {
+        case refused(String), reset(String), timeout(String)
+        case status(Int, retryAfter: Double?)
+    }
+
+    /// The current attempt failed before anything reached the client: mark the replica, then retry on
+    /// another one if the policy, the budget and the pool allow. Returns false when the caller must fail.
+    private func attemptFailed(_ failure: AttemptFailure) -> Bool {
+        let now = server.loop.now
+        let url = replica?.address.url ?? "?"
+        let policy = server.config.retry
+        switch failure {
+        case .refused(let why):
+            replica?.recordFailure(now: now)
+            lastError = .badGateway("Replica \(url) \(why)"); lastOutcome = "upstream_refused"
+        case .reset(let why):
+            replica?.recordFailure(now: now)
+            lastError = .badGateway("Replica \(url) \(why) before answering"); lastOutcome = "upstream_reset"
+        case .timeout(let why):
+            replica?.recordFailure(now: now)
+            lastError = .gatewayTimeout("Replica \(url) \(why)"); lastOutcome = "upstream_timeout"
+        case .status(let status, let retryAfter):
+            // Busy (429, or 503 with Retry-After): steer away for a while; other 5xx: a failure.
+            if let r = replica {
+                if status == 429 || retryAfter != nil {
+                    r.failingUntil = max(r.failingUntil, now + min(retryAfter ?? 1, policy.retryAfterCap))
+                } else {
+                    r.recordFailure(now: now)
+                }
+            }
+            lastOutcome = "upstream_\(status)"
+        }
+        upstream?.close()
+        upstream = nil
+        releaseReplica()
+        return scheduleRetry()
+    }
+
+    /// Is another attempt possible: retries left, budget, and a replica not tried yet that is available?
+    private func canRetry() -> Bool {
+        guard !done, let pool, retries < server.config.retry.retries else { return false }
+        if !countedRetrying && !server.retryBudgetAllows() { return false }
+        let now = server.loop.now
+        return pool.replicas.contains { $0.isAvailable(now: now) && !tried.contains($0.index) }
+    }
+
+    private func scheduleRetry() -> Bool {
+        guard canRetry() else { return false }
+        retries += 1
+        record.retries = retries
+        if !countedRetrying { countedRetrying = true; server.retryingExchanges += 1 }
+        // Full jitter: attempt n waits uniformly in [0, min(cap, base × (2^n − 1))).
+        let policy = server.config.retry
+        let ceiling = min(policy.backoffCap, policy.backoffBase * Double((1 << retries) - 1))
+        let delay = Double(server.jitter.next() >> 11) / Double(1 << 53) * ceiling
+        phase = .backoff
+        session.armTimer(after: delay)
+        return true
+    }
+
+    /// The connection's timer fired while this exchange owns it.
+    func timerFired() {
+        guard !done else { return }
+        switch phase {
+        case .none:
+            break
+        case .backoff:
+            guard let pool, let next = server.pickReplica(in: pool, excluding: tried) else {
+                return fail(lastError, outcome: lastOutcome)
+            }
+            forward(to: next)
+        case .firstByte:
+            if attemptFailed(.timeout("sent no response byte within \(Int(server.config.timeouts.firstByte)) s")) { return }
+            fail(lastError, outcome: lastOutcome)
+        case .streaming:
+            let quiet = server.loop.now - lastActivity
+            let limit = server.config.timeouts.idle
+            if quiet >= limit {
+                upstreamBroken("Replica \(replica?.address.url ?? "?") sent nothing for \(Int(limit)) s in the middle of the response",
+                               outcome: "upstream_idle_timeout")
+            } else {
+                session.armTimer(after: limit - quiet)
+            }
+        }
+    }
+
+    /// Should this response head be swallowed and the request retried elsewhere?
+    private func retriableStatus(_ h: HTTPHead) -> AttemptFailure? {
+        let policy = server.config.retry
+        let status = h.status
+        guard (status == 429 && policy.retryOn429) || policy.statuses.contains(status) else { return nil }
+        var retryAfter: Double?
+        if let v = h.firstValue("retry-after"), let seconds = Int(h.string(v)) { retryAfter = Double(seconds) }
+        guard canRetry() else { return nil }   // the last attempt's answer goes to the client as it is
+        return .status(status, retryAfter: retryAfter)
     }
 
     private func assignRequestID() {
@@ -170,7 +296,10 @@ final class Exchange: ConnectionHandler {
             receivedAny = true
             server.loop.updateNow()
             record.firstByteMs = (server.loop.now - forwardStart) * 1000
+            phase = .streaming
+            session.armTimer(after: server.config.timeouts.idle)
         }
+        lastActivity = server.loop.now
         let client = session.conn
         var offset = 0
         // `.end` can come from a call that consumes nothing, so the loop runs past the last byte.
@@ -185,6 +314,9 @@ final class Exchange: ConnectionHandler {
                 if used == 0 || offset == bytes.count { break parsing }
             case .head(let h):
                 if h.status >= 100 && h.status < 200 { continue }   // interim response: not forwarded
+                if let failure = retriableStatus(h) {
+                    if attemptFailed(failure) { return }
+                }
                 sendResponseHead(h)
             case .body(let r):
                 record.responseBytes += r.count
@@ -296,14 +428,14 @@ final class Exchange: ConnectionHandler {
         }
         let url = replica?.address.url ?? "?"
         if !responseHeadSent {
-            replica?.recordFailure(now: server.loop.now)
-            let outcome: String
-            switch reason {
-            case .connectFailed, .connectTimeout: outcome = "upstream_refused"
-            default: outcome = "upstream_reset"
-            }
             upstream = nil
-            return fail(.badGateway("Replica \(url) \(reason.summary) before answering"), outcome: outcome)
+            let failure: AttemptFailure
+            switch reason {
+            case .connectFailed, .connectTimeout: failure = .refused(reason.summary)
+            default: failure = .reset(reason.summary)
+            }
+            if attemptFailed(failure) { return }
+            return fail(lastError, outcome: lastOutcome)
         }
         replica?.recordFailure(now: server.loop.now)
         upstream = nil
@@ -319,6 +451,7 @@ final class Exchange: ConnectionHandler {
             return fail(.badGateway(message), outcome: outcome)
         }
         done = true
+        finishAccounting()
         releaseReplica()
         record.outcome = outcome
         record.errorMessage = message
@@ -343,6 +476,7 @@ final class Exchange: ConnectionHandler {
 
     private func complete() {
         done = true
+        finishAccounting()
         releaseReplica()
         replica?.recordSuccess()
         if let u = upstream {
@@ -358,6 +492,7 @@ final class Exchange: ConnectionHandler {
     func clientGone(_ reason: CloseReason) {
         guard !done else { return }
         done = true
+        finishAccounting()
         upstream?.abort()
         upstream = nil
         releaseReplica()
@@ -368,6 +503,7 @@ final class Exchange: ConnectionHandler {
 
     private func fail(_ e: RouterError, outcome: String? = nil) {
         done = true
+        finishAccounting()
         releaseReplica()
         upstream?.close()
         upstream = nil
@@ -375,6 +511,12 @@ final class Exchange: ConnectionHandler {
         var r = record
         if let outcome { r.outcome = outcome }
         session.exchangeFailed(e, record: r, requestID: requestID, outcome: outcome)
+    }
+
+    private func finishAccounting() {
+        phase = .none
+        if countedActive { countedActive = false; server.activeExchanges -= 1 }
+        if countedRetrying { countedRetrying = false; server.retryingExchanges -= 1 }
     }
 
     private var replicaReleased = false

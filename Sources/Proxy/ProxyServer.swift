@@ -20,6 +20,19 @@ public final class ProxyServer {
     private var poolIndex: [ObjectIdentifier: Int] = [:]
     private var sweepTimer: LoopTimer?
     private var requestIDState: SplitMix64
+    /// Exchanges in progress, and how many of them are retrying: the retry budget is a share of the first.
+    var activeExchanges = 0
+    var retryingExchanges = 0
+    /// Draws for retry back-off jitter.
+    var jitter = SplitMix64(seed: 0x6A69_7474_6572)
+
+    /// May one more exchange start retrying? At most budget_percent of active exchanges, with a floor.
+    func retryBudgetAllows() -> Bool {
+        let r = config.retry
+        let allowed = max(Double(r.minConcurrent), Double(activeExchanges) * r.budgetPercent / 100)
+        return Double(retryingExchanges) < allowed
+    }
+
     /// Open client connections, so a drain or shutdown can reach them.
     var sessions: [ObjectIdentifier: ClientSession] = [:]
     /// Cached body of GET /v1/models (it changes only with the config).
@@ -106,9 +119,9 @@ public final class ProxyServer {
 
     /// Picks a replica of `pool` and counts it in flight at once (the decision and the count are one step,
     /// so a burst of requests sees each other's load).
-    func pickReplica(in pool: Pool) -> Replica? {
+    func pickReplica(in pool: Pool, excluding: [Int] = []) -> Replica? {
         let pi = poolIndex[ObjectIdentifier(pool)]!
-        guard let i = pickers[pi].pick(pool.replicas, now: loop.now) else { return nil }
+        guard let i = pickers[pi].pick(pool.replicas, now: loop.now, excluding: excluding) else { return nil }
         let r = pool.replicas[i]
         r.inFlight += 1
         r.requestsTotal += 1
