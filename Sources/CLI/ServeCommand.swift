@@ -45,10 +45,21 @@ enum ServeCommand {
         for p in config.pools {
             Log.info("pool \(p.name): \(p.replicas.count) replica(s), policy \(p.policy.rawValue), models \(p.models.isEmpty ? "*" : p.models.joined(separator: ","))")
         }
+        // SIGTERM or SIGINT: drain (stop accepting, let in-flight requests finish up to drain_timeout);
+        // a second signal stops at once.
+        var stopping = false
         let stop = {
-            Log.info("stopping: \(server.openSessions) open connection(s) closed")
-            server.shutdown()
-            loop.stop()
+            if stopping {
+                Log.info("second signal: stopping now, \(server.openSessions) open connection(s) closed")
+                server.shutdown()
+                loop.stop()
+                return
+            }
+            stopping = true
+            server.beginDrain(timeout: config.drainTimeout) {
+                Log.info("drained; exiting")
+                loop.stop()
+            }
         }
         let term = SignalWatcher(loop: loop, signal: SIGTERM, stop)
         let int = SignalWatcher(loop: loop, signal: SIGINT, stop)

@@ -2,7 +2,7 @@
 
 /// The keys each section accepts; anything else is an error (a typo must never silently become a default).
 enum ConfigKeys {
-    static let top = ["listen", "pools", "limits", "timeouts", "upstream", "retry", "access_log"]
+    static let top = ["listen", "pools", "limits", "timeouts", "upstream", "retry", "drain_timeout", "access_log"]
     static let listenEntry = ["address"]
     static let pool = ["models", "replicas", "policy"]
     static let policy = ["kind"]
@@ -46,6 +46,7 @@ struct ConfigDecoder {
             case "timeouts": config.timeouts = try timeouts(pair.value)
             case "upstream": config.upstream = try upstream(pair.value)
             case "retry": config.retry = try retry(pair.value)
+            case "drain_timeout": config.drainTimeout = try convert(pair, ValueSyntax.duration)
             case "access_log":
                 config.accessLog = try convert(pair) { text throws(InvalidValue) in try ValueSyntax.bool(text, key: "access_log") }
             default:

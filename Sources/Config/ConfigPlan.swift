@@ -43,6 +43,7 @@ public enum ConfigPlan {
         out.append("  min_concurrent:       \(value(String(c.retry.minConcurrent), isDefault: c.retry.minConcurrent == retry.minConcurrent))")
         out.append("upstream:")
         out.append("  max_idle_per_replica: \(value(String(c.upstream.maxIdlePerReplica), isDefault: c.upstream.maxIdlePerReplica == upstream.maxIdlePerReplica))")
+        out.append("drain_timeout: \(value(duration(c.drainTimeout), isDefault: c.drainTimeout == 30))")
         out.append("access_log: \(value(String(c.accessLog), isDefault: c.accessLog))")
         return out.joined(separator: "\n") + "\n"
     }

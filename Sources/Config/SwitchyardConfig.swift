@@ -140,6 +140,8 @@ public struct SwitchyardConfig: Sendable, Equatable {
     public var timeouts: Timeouts
     public var upstream: UpstreamSettings
     public var retry = RetryPolicy()
+    /// SIGTERM: how long in-flight requests may take to finish before the process exits anyway.
+    public var drainTimeout: Double = 30
     public var accessLog: Bool = true
     /// The file this snapshot was read from (nil when built from command-line flags).
     public var sourceFile: String?

@@ -169,13 +169,13 @@ final class ClientSession: ConnectionHandler {
     // MARK: answering
 
     private func respondLocal(status: Int, body: [UInt8], head h: HTTPHead) {
-        writeResponse(status: status, body: body, keepAlive: h.keepAlive, headOnly: h.methodEquals("HEAD"), requestID: nil)
-        requestDone(keepAlive: h.keepAlive)
+        writeResponse(status: status, body: body, keepAlive: keepAliveAllowed, headOnly: h.methodEquals("HEAD"), requestID: nil)
+        requestDone(keepAlive: keepAliveAllowed)
     }
 
     /// Answers with an OpenAI-style error, logs one line, and keeps or closes the connection.
     func respondError(_ e: RouterError, method: String, path: String, close: Bool, record: AccessRecord? = nil, requestID: [UInt8]? = nil, outcome: String? = nil) {
-        let keepAlive = !close && (head?.keepAlive ?? false)
+        let keepAlive = !close && keepAliveAllowed
         writeResponse(status: e.status, body: e.body(), keepAlive: keepAlive, headOnly: false, requestID: requestID)
         var r = record ?? AccessRecord()
         if record == nil {
@@ -225,7 +225,7 @@ final class ClientSession: ConnectionHandler {
     /// Called by the exchange when it is over (success or not); `keepAlive` false closes the client.
     func exchangeFinished(keepAlive: Bool) {
         exchange = nil
-        requestDone(keepAlive: keepAlive && (head?.keepAlive ?? false))
+        requestDone(keepAlive: keepAlive && keepAliveAllowed)
         if !conn.isClosed && !consuming { drainPending() }
     }
 
@@ -236,7 +236,11 @@ final class ClientSession: ConnectionHandler {
         if !conn.isClosed && !consuming { drainPending() }
     }
 
-    var currentHeadKeepAlive: Bool { head?.keepAlive ?? false }
+    /// May the connection stay open after this response? The client must want it and the router not be draining.
+    var keepAliveAllowed: Bool { (head?.keepAlive ?? false) && !server.draining }
+
+    /// No request in progress (a drain closes such connections at once).
+    var isIdle: Bool { exchange == nil && !messageStarted }
 
     // MARK: timers and closing
 

@@ -341,7 +341,7 @@ final class Exchange: ConnectionHandler {
     private func sendResponseHead(_ h: HTTPHead) {
         record.status = h.status
         upstreamKeepAlive = h.keepAlive
-        clientKeepAlive = session.currentHeadKeepAlive
+        clientKeepAlive = session.keepAliveAllowed
         let client10 = head.versionMinor == 0
         var framingField: StaticString? = nil
         var length = -1

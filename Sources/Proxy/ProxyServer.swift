@@ -95,6 +95,42 @@ public final class ProxyServer {
         listeners.removeAll()
     }
 
+    /// True once a drain started: no new connections, and every response says `connection: close`.
+    public private(set) var draining = false
+    private var onDrained: (() -> Void)?
+    private var drainTimer: LoopTimer?
+
+    /// Graceful stop: stop accepting, close idle connections, let in-flight exchanges finish for up to
+    /// `timeout` seconds, then call `done` (at once if nothing is in flight).
+    public func beginDrain(timeout: Double, done: @escaping () -> Void) {
+        guard !draining else { return }
+        draining = true
+        onDrained = done
+        stopAccepting()
+        for s in Array(sessions.values) where s.isIdle { s.closeNow() }
+        Log.info("draining: \(sessions.count) connection(s) with requests in flight, up to \(Int(timeout)) s")
+        let t = LoopTimer(loop: loop) { [unowned self] in
+            Log.warn("drain timeout: closing \(self.sessions.count) connection(s) still in flight")
+            self.finishDrain()
+        }
+        t.start(after: timeout)
+        drainTimer = t
+        checkDrained()
+    }
+
+    private func checkDrained() {
+        if draining && sessions.isEmpty { finishDrain() }
+    }
+
+    private func finishDrain() {
+        drainTimer?.stop()
+        shutdown()
+        if let done = onDrained {
+            onDrained = nil
+            done()
+        }
+    }
+
     public func shutdown() {
         stopAccepting()
         sweepTimer?.stop()
@@ -111,6 +147,7 @@ public final class ProxyServer {
 
     func sessionClosed(_ s: ClientSession) {
         sessions[ObjectIdentifier(s)] = nil
+        if draining { checkDrained() }
     }
 
     func upstreamPool(_ pool: Pool, _ replicaIndex: Int) -> UpstreamPool {
