@@ -79,6 +79,13 @@ public struct HTTP1Parser: Sendable {
         expectsNoBody = true
     }
 
+    /// Between two chunks of a chunked body, before any byte of the next chunk-size line: a proxy
+    /// whose upstream died may end the body here with a chunk of its own and the last chunk.
+    public var atChunkBoundary: Bool {
+        if case .chunkSize = state { return chunkDigits == 0 }
+        return false
+    }
+
     /// Head done, message not yet ended.
     public var inBody: Bool {
         switch state {

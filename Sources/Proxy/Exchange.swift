@@ -36,6 +36,11 @@ final class Exchange: ConnectionHandler {
     private var clientKeepAlive = true
     private var upstreamKeepAlive = true
     private var isEventStream = false
+    /// The client's body is chunked (so the router can still end it cleanly).
+    private var clientChunked = false
+    private var upstreamEndedAtChunkBoundary = false
+    /// The last two body bytes relayed: "\n\n" means the client saw whole SSE events only.
+    private var tail: (UInt8, UInt8) = (0, 0)
     private var done = false
     private let requestStart: Double
     private var forwardStart: Double = 0
@@ -320,6 +325,8 @@ final class Exchange: ConnectionHandler {
                 sendResponseHead(h)
             case .body(let r):
                 record.responseBytes += r.count
+                if r.count >= 2 { tail = (slice[r.upperBound - 2], slice[r.upperBound - 1]) }
+                else if r.count == 1 { tail = (tail.1, slice[r.lowerBound]) }
                 switch mode {
                 case .passthrough: client.write(raw)
                 case .chunkFromClose: writeChunk(UnsafeRawBufferPointer(rebasing: slice[r]))
@@ -349,9 +356,9 @@ final class Exchange: ConnectionHandler {
         case .contentLength(let n): mode = .passthrough; length = n
         case .none: mode = .passthrough
         case .chunked:
-            if client10 { mode = .dechunkToClose; clientKeepAlive = false } else { mode = .passthrough; framingField = "transfer-encoding: chunked" }
+            if client10 { mode = .dechunkToClose; clientKeepAlive = false } else { mode = .passthrough; framingField = "transfer-encoding: chunked"; clientChunked = true }
         case .untilClose:
-            if client10 { mode = .dechunkToClose; clientKeepAlive = false } else { mode = .chunkFromClose; framingField = "transfer-encoding: chunked" }
+            if client10 { mode = .dechunkToClose; clientKeepAlive = false } else { mode = .chunkFromClose; framingField = "transfer-encoding: chunked"; clientChunked = true }
         }
         var out: [UInt8] = []
         out.reserveCapacity(h.bytes.count + 96)
@@ -412,6 +419,7 @@ final class Exchange: ConnectionHandler {
 
     func connectionDidClose(_ c: TCPConnection, _ reason: CloseReason) {
         guard c === upstream, !done else { return }
+        upstreamEndedAtChunkBoundary = parser.atChunkBoundary   // read before finishOnEOF ends the parser
         if responseHeadSent, parser.inBody, case .end = parser.finishOnEOF() {
             if mode == .chunkFromClose { session.conn.write(Array("0\r\n\r\n".utf8)) }
             upstreamKeepAlive = false
@@ -456,7 +464,10 @@ final class Exchange: ConnectionHandler {
         record.outcome = outcome
         record.errorMessage = message
         let client = session.conn
-        if mode == .chunkFromClose && isEventStream {
+        // An SSE error event and a proper end are possible only between whole chunks and whole events.
+        let atChunkBoundary = mode == .chunkFromClose || upstreamEndedAtChunkBoundary || parser.atChunkBoundary
+        let atEventBoundary = record.responseBytes == 0 || (tail.0 == 10 && tail.1 == 10)
+        if clientChunked && isEventStream && atChunkBoundary && atEventBoundary {
             var event: [UInt8] = []
             event.append("data: ")
             event.append(contentsOf: RouterError.badGateway(message).body())
