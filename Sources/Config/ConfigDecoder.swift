@@ -2,7 +2,8 @@
 
 /// The keys each section accepts; anything else is an error (a typo must never silently become a default).
 enum ConfigKeys {
-    static let top = ["listen", "pools", "limits", "timeouts", "upstream", "retry", "drain_timeout", "access_log"]
+    static let top = ["listen", "pools", "limits", "timeouts", "upstream", "retry", "admission", "drain_timeout", "access_log"]
+    static let admission = ["max_in_flight_per_replica", "max_waiting", "max_wait"]
     static let listenEntry = ["address"]
     static let pool = ["models", "replicas", "policy"]
     static let policy = ["kind"]
@@ -18,6 +19,7 @@ enum ConfigKeys {
         if timeouts.contains(key) { return "timeouts" }
         if upstream.contains(key) { return "upstream" }
         if retry.contains(key) { return "retry" }
+        if admission.contains(key) { return "admission" }
         if pool.contains(key) { return "a pool under 'pools'" }
         return nil
     }
@@ -46,6 +48,7 @@ struct ConfigDecoder {
             case "timeouts": config.timeouts = try timeouts(pair.value)
             case "upstream": config.upstream = try upstream(pair.value)
             case "retry": config.retry = try retry(pair.value)
+            case "admission": config.admission = try admission(pair.value)
             case "drain_timeout": config.drainTimeout = try convert(pair, ValueSyntax.duration)
             case "access_log":
                 config.accessLog = try convert(pair) { text throws(InvalidValue) in try ValueSyntax.bool(text, key: "access_log") }
@@ -195,6 +198,21 @@ struct ConfigDecoder {
         if let pair = section["first_byte"] { timeouts.firstByte = try convert(pair, ValueSyntax.duration) }
         if let pair = section["idle"] { timeouts.idle = try convert(pair, ValueSyntax.duration) }
         return timeouts
+    }
+
+    private func admission(_ node: YAMLNode) throws(ConfigError) -> Admission {
+        let section = try fields(of: node, in: "'admission'", allowed: ConfigKeys.admission)
+        var a = Admission()
+        if let pair = section["max_in_flight_per_replica"] {
+            a.maxInFlightPerReplica = try convert(pair) { text throws(InvalidValue) in
+                try ValueSyntax.count(text, key: "max_in_flight_per_replica", range: 0...1_000_000)
+            }
+        }
+        if let pair = section["max_waiting"] {
+            a.maxWaiting = try convert(pair) { text throws(InvalidValue) in try ValueSyntax.count(text, key: "max_waiting", range: 0...1_000_000) }
+        }
+        if let pair = section["max_wait"] { a.maxWait = try convert(pair, ValueSyntax.duration) }
+        return a
     }
 
     private func retry(_ node: YAMLNode) throws(ConfigError) -> RetryPolicy {

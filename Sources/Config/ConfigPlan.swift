@@ -43,6 +43,11 @@ public enum ConfigPlan {
         out.append("  min_concurrent:       \(value(String(c.retry.minConcurrent), isDefault: c.retry.minConcurrent == retry.minConcurrent))")
         out.append("upstream:")
         out.append("  max_idle_per_replica: \(value(String(c.upstream.maxIdlePerReplica), isDefault: c.upstream.maxIdlePerReplica == upstream.maxIdlePerReplica))")
+        let admission = Admission()
+        out.append("admission:")
+        out.append("  max_in_flight_per_replica: \(value(c.admission.maxInFlightPerReplica == 0 ? "0 (no cap)" : String(c.admission.maxInFlightPerReplica), isDefault: c.admission.maxInFlightPerReplica == admission.maxInFlightPerReplica))")
+        out.append("  max_waiting:          \(value(String(c.admission.maxWaiting), isDefault: c.admission.maxWaiting == admission.maxWaiting))")
+        out.append("  max_wait:             \(value(duration(c.admission.maxWait), isDefault: c.admission.maxWait == admission.maxWait))")
         out.append("drain_timeout: \(value(duration(c.drainTimeout), isDefault: c.drainTimeout == 30))")
         out.append("access_log: \(value(String(c.accessLog), isDefault: c.accessLog))")
         return out.joined(separator: "\n") + "\n"

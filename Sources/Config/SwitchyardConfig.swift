@@ -97,6 +97,18 @@ public struct Timeouts: Sendable, Equatable {
     }
 }
 
+/// Admission control: an optional cap on each replica's in-flight requests, and a bounded wait queue.
+public struct Admission: Sendable, Equatable {
+    /// Requests one replica may have in flight; 0 means no cap.
+    public var maxInFlightPerReplica: Int = 0
+    /// Requests that may wait for a replica with room (per pool); beyond it the answer is 503 + Retry-After.
+    public var maxWaiting: Int = 1024
+    /// How long a request may wait in that queue before it gets 503.
+    public var maxWait: Double = 30
+
+    public init() {}
+}
+
 /// Retries happen only before any response byte reached the client, each on a replica not tried yet.
 public struct RetryPolicy: Sendable, Equatable {
     /// Extra attempts after the first (0 turns retries off).
@@ -140,6 +152,7 @@ public struct SwitchyardConfig: Sendable, Equatable {
     public var timeouts: Timeouts
     public var upstream: UpstreamSettings
     public var retry = RetryPolicy()
+    public var admission = Admission()
     /// SIGTERM: how long in-flight requests may take to finish before the process exits anyway.
     public var drainTimeout: Double = 30
     public var accessLog: Bool = true

@@ -21,8 +21,18 @@ public final class Replica {
         self.index = index
     }
 
+    /// In-flight cap from the admission config (0 = none).
+    public var maxInFlight = 0
+    /// Taken out of rotation by an operator (admin API); in-flight requests finish.
+    public var drained = false
+
+    /// Not known to be failing (what /readyz reports).
     @inline(__always)
-    public func isAvailable(now: Double) -> Bool { failingUntil <= now }
+    public func isAvailable(now: Double) -> Bool { failingUntil <= now && !drained }
+
+    /// Available and below its in-flight cap: may take one more request now.
+    @inline(__always)
+    public func canTake(now: Double) -> Bool { isAvailable(now: now) && (maxInFlight == 0 || inFlight < maxInFlight) }
 
     public func recordFailure(now: Double) {
         failuresTotal += 1
@@ -62,6 +72,7 @@ public final class Fleet {
 
     public init(config: SwitchyardConfig) {
         pools = config.pools.map(Pool.init(config:))
+        for p in pools { for r in p.replicas { r.maxInFlight = config.admission.maxInFlightPerReplica } }
         var map: [String: Pool] = [:]
         for p in pools { for m in p.models { map[m] = p } }
         byModel = map

@@ -176,7 +176,7 @@ final class ClientSession: ConnectionHandler {
     /// Answers with an OpenAI-style error, logs one line, and keeps or closes the connection.
     func respondError(_ e: RouterError, method: String, path: String, close: Bool, record: AccessRecord? = nil, requestID: [UInt8]? = nil, outcome: String? = nil) {
         let keepAlive = !close && keepAliveAllowed
-        writeResponse(status: e.status, body: e.body(), keepAlive: keepAlive, headOnly: false, requestID: requestID)
+        writeResponse(status: e.status, body: e.body(), keepAlive: keepAlive, headOnly: false, requestID: requestID, retryAfter: e.retryAfter)
         var r = record ?? AccessRecord()
         if record == nil {
             r.clientAddress = peerHost
@@ -191,7 +191,7 @@ final class ClientSession: ConnectionHandler {
         requestDone(keepAlive: keepAlive)
     }
 
-    private func writeResponse(status: Int, body: [UInt8], keepAlive: Bool, headOnly: Bool, requestID: [UInt8]?) {
+    private func writeResponse(status: Int, body: [UInt8], keepAlive: Bool, headOnly: Bool, requestID: [UInt8]?, retryAfter: Int? = nil) {
         var out: [UInt8] = []
         out.reserveCapacity(160 + body.count)
         out.append("HTTP/1.1 ")
@@ -203,6 +203,10 @@ final class ClientSession: ConnectionHandler {
         if let requestID {
             out.append("\r\nx-request-id: ")
             out.append(contentsOf: requestID)
+        }
+        if let retryAfter {
+            out.append("\r\nretry-after: ")
+            out.appendDecimal(retryAfter)
         }
         if !keepAlive { out.append("\r\nconnection: close") }
         out.append("\r\n\r\n")

@@ -7,6 +7,8 @@ struct RouterError {
     var type: StaticString     // OpenAI "type": invalid_request_error for 4xx, server_error / upstream_error for 5xx
     var code: StaticString     // stable machine-readable code
     var message: String
+    /// Seconds for a Retry-After header (503s that mean "busy, come back").
+    var retryAfter: Int? = nil
 
     static func badRequest(_ message: String) -> RouterError {
         RouterError(status: 400, type: "invalid_request_error", code: "invalid_request", message: message)
@@ -30,6 +32,9 @@ struct RouterError {
     }
     static func gatewayTimeout(_ message: String) -> RouterError {
         RouterError(status: 504, type: "upstream_error", code: "gateway_timeout", message: message)
+    }
+    static func overloaded(_ message: String) -> RouterError {
+        RouterError(status: 503, type: "server_error", code: "overloaded", message: message, retryAfter: 1)
     }
     static func noReplica(_ pool: String) -> RouterError {
         RouterError(status: 503, type: "server_error", code: "no_replica_available",

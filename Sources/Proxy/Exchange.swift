@@ -46,7 +46,7 @@ final class Exchange: ConnectionHandler {
     private var forwardStart: Double = 0
 
     /// What the connection's timer means right now.
-    private enum TimerPhase { case none, backoff, firstByte, streaming }
+    private enum TimerPhase { case none, queued, backoff, firstByte, streaming }
     private var phase = TimerPhase.none
     /// Loop time of the last byte from the replica (the idle timeout is checked lazily against it).
     private var lastActivity: Double = 0
@@ -106,7 +106,29 @@ final class Exchange: ConnectionHandler {
         countedActive = true
 
         // pick replica (counted in flight at the moment of decision)
-        guard let replica = server.pickReplica(in: pool) else { return fail(.noReplica(pool.name)) }
+        guard let replica = server.pickReplica(in: pool) else {
+            let now = server.loop.now
+            guard pool.hasAvailableReplica(now: now) else { return fail(.noReplica(pool.name)) }
+            // Replicas are up but at their in-flight cap: wait in the bounded queue, or be told to come back.
+            guard server.enqueue(self, in: pool) else {
+                return fail(.overloaded("Every replica of pool '\(pool.name)' is at its in-flight cap and \(server.config.admission.maxWaiting) requests are already waiting"),
+                            outcome: "overloaded")
+            }
+            phase = .queued
+            session.armTimer(after: server.config.admission.maxWait)
+            return
+        }
+        forward(to: replica)
+    }
+
+    /// A replica has room for this queued request.
+    func admitFromQueue() {
+        guard !done, phase == .queued, let pool else { return }
+        guard let replica = server.pickReplica(in: pool, excluding: tried) else {
+            // Room vanished (e.g. that replica just failed): go back in line, at the end.
+            if !server.enqueue(self, in: pool) { fail(.overloaded("No replica of pool '\(pool.name)' has room"), outcome: "overloaded") }
+            return
+        }
         forward(to: replica)
     }
 
@@ -200,6 +222,9 @@ final class Exchange: ConnectionHandler {
         switch phase {
         case .none:
             break
+        case .queued:
+            if let pool { server.dequeue(self, from: pool) }
+            fail(.overloaded("Waited \(Int(server.config.admission.maxWait)) s for a replica of pool '\(pool?.name ?? "?")' with room"), outcome: "queue_timeout")
         case .backoff:
             guard let pool, let next = server.pickReplica(in: pool, excluding: tried) else {
                 return fail(lastError, outcome: lastOutcome)
@@ -525,6 +550,7 @@ final class Exchange: ConnectionHandler {
     }
 
     private func finishAccounting() {
+        if phase == .queued, let pool { server.dequeue(self, from: pool) }
         phase = .none
         if countedActive { countedActive = false; server.activeExchanges -= 1 }
         if countedRetrying { countedRetrying = false; server.retryingExchanges -= 1 }
@@ -535,6 +561,7 @@ final class Exchange: ConnectionHandler {
         guard let r = replica, !replicaReleased else { return }
         replicaReleased = true
         r.inFlight -= 1
+        if let pool { server.replicaFreed(in: pool) }
     }
 
     // MARK: phase 10: log

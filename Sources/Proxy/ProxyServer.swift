@@ -33,6 +33,30 @@ public final class ProxyServer {
         return Double(retryingExchanges) < allowed
     }
 
+    /// Per pool, requests waiting for a replica below its in-flight cap, oldest first.
+    private var waiting: [ObjectIdentifier: [Exchange]] = [:]
+
+    func enqueue(_ ex: Exchange, in pool: Pool) -> Bool {
+        let key = ObjectIdentifier(pool)
+        guard waiting[key, default: []].count < config.admission.maxWaiting else { return false }
+        waiting[key, default: []].append(ex)
+        return true
+    }
+
+    func dequeue(_ ex: Exchange, from pool: Pool) {
+        let key = ObjectIdentifier(pool)
+        if let i = waiting[key]?.firstIndex(where: { $0 === ex }) { waiting[key]!.remove(at: i) }
+    }
+
+    /// A replica of `pool` has room again: the oldest waiting request goes next.
+    func replicaFreed(in pool: Pool) {
+        let key = ObjectIdentifier(pool)
+        guard var queue = waiting[key], !queue.isEmpty else { return }
+        let next = queue.removeFirst()
+        waiting[key] = queue
+        next.admitFromQueue()
+    }
+
     /// Open client connections, so a drain or shutdown can reach them.
     var sessions: [ObjectIdentifier: ClientSession] = [:]
     /// Cached body of GET /v1/models (it changes only with the config).

@@ -38,7 +38,7 @@ public struct ReplicaPicker {
         let n = replicas.count
         for step in 0..<n {
             let i = (cursor + step) % n
-            if replicas[i].isAvailable(now: now) && !excluding.contains(i) {
+            if replicas[i].canTake(now: now) && !excluding.contains(i) {
                 cursor = (i + 1) % n
                 return i
             }
@@ -52,7 +52,7 @@ public struct ReplicaPicker {
         var best: Int?
         var bestLoad = Int.max
         var ties: UInt64 = 0
-        for (i, r) in replicas.enumerated() where r.isAvailable(now: now) && !excluding.contains(i) {
+        for (i, r) in replicas.enumerated() where r.canTake(now: now) && !excluding.contains(i) {
             if r.inFlight < bestLoad {
                 best = i; bestLoad = r.inFlight; ties = 1
             } else if r.inFlight == bestLoad {
