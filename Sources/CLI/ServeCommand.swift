@@ -63,7 +63,24 @@ enum ServeCommand {
         }
         let term = SignalWatcher(loop: loop, signal: SIGTERM, stop)
         let int = SignalWatcher(loop: loop, signal: SIGINT, stop)
-        withExtendedLifetime((term, int)) { loop.run() }
+        // SIGHUP: re-read the file; new pools and replicas apply to new requests, in-flight ones are
+        // untouched; a broken file is refused with one log line and the running config stays.
+        let hup = SignalWatcher(loop: loop, signal: SIGHUP) {
+            guard let file = config.sourceFile else {
+                Log.warn("reload: ignored: started from command-line flags, there is no file to re-read")
+                return
+            }
+            do {
+                let fresh = try ConfigLoader.load(path: file)
+                try server.reload(fresh)
+                Log.info("reload: \(file): \(fresh.pools.count) pool(s), \(fresh.pools.reduce(0) { $0 + $1.replicas.count }) replica(s) now in use")
+            } catch let e as ConfigError {
+                Log.error("reload refused, keeping the running config: \(e.description)")
+            } catch {
+                Log.error("reload refused, keeping the running config: \(error)")
+            }
+        }
+        withExtendedLifetime((term, int, hup)) { loop.run() }
         return 0
     }
 }

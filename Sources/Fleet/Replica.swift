@@ -3,8 +3,8 @@ import Config
 
 public final class Replica {
     public let address: ReplicaAddress
-    /// Position in its pool (stable for the pool's lifetime).
-    public let index: Int
+    /// Position in its pool (a reload may move a replica that it keeps).
+    public internal(set) var index: Int
     /// Requests sent to this replica and not finished yet; raised at the moment of decision.
     public var inFlight = 0
     public var requestsTotal = 0
@@ -49,10 +49,18 @@ public final class Pool {
     public let replicas: [Replica]
     public let policy: PolicyKind
 
-    public init(config: PoolConfig) {
+    /// `reusing`: replicas of the same pool (by name) from the previous snapshot, kept by URL so their
+    /// in-flight counts, failure state and connections carry over a reload.
+    public init(config: PoolConfig, reusing old: Pool? = nil) {
         name = config.name
         models = config.models
-        replicas = config.replicas.enumerated().map { Replica(address: $0.element, index: $0.offset) }
+        replicas = config.replicas.enumerated().map { i, address in
+            if let kept = old?.replicas.first(where: { $0.address.url == address.url }) {
+                kept.index = i
+                return kept
+            }
+            return Replica(address: address, index: i)
+        }
         policy = config.policy
     }
 
@@ -70,8 +78,8 @@ public final class Fleet {
     /// The pool that serves every model not listed elsewhere, if the config has one.
     public let catchAllPool: Pool?
 
-    public init(config: SwitchyardConfig) {
-        pools = config.pools.map(Pool.init(config:))
+    public init(config: SwitchyardConfig, reusing old: Fleet? = nil) {
+        pools = config.pools.map { pc in Pool(config: pc, reusing: old?.pools.first { $0.name == pc.name }) }
         for p in pools { for r in p.replicas { r.maxInFlight = config.admission.maxInFlightPerReplica } }
         var map: [String: Pool] = [:]
         for p in pools { for m in p.models { map[m] = p } }

@@ -136,9 +136,9 @@ final class Exchange: ConnectionHandler {
     private func forward(to replica: Replica) {
         self.replica = replica
         replicaReleased = false
-        tried.append(replica.index)
+        tried.append(pool!.replicas.firstIndex { $0 === replica } ?? replica.index)
         record.replica = replica.address.url
-        let up = server.upstreamPool(pool!, replica.index)
+        let up = server.upstreamPool(for: replica)
         upstreamPool = up
         buildUpstreamHead(replica: replica)
         parser = HTTP1Parser(kind: .response, limits: parser.limits)

@@ -10,14 +10,15 @@ public final class ProxyServer {
     public struct StartError: Error, CustomStringConvertible { public var description: String }
 
     let loop: EventLoop
-    let config: SwitchyardConfig
-    let fleet: Fleet
-    let limits: HTTPLimits
+    /// The snapshot new requests use; a reload replaces it, in-flight requests keep their pools.
+    private(set) var config: SwitchyardConfig
+    private(set) var fleet: Fleet
+    private(set) var limits: HTTPLimits
     private(set) var listeners: [Listener] = []
-    /// Upstream pools by pool position, then replica position.
-    private(set) var upstreams: [[UpstreamPool]] = []
-    var pickers: [ReplicaPicker] = []
-    private var poolIndex: [ObjectIdentifier: Int] = [:]
+    /// Upstream keep-alive pools by replica (replicas, and so their pools, survive a reload by URL).
+    private var upstreams: [ObjectIdentifier: UpstreamPool] = [:]
+    private var pickers: [ObjectIdentifier: ReplicaPicker] = [:]
+    private let seed: UInt64
     private var sweepTimer: LoopTimer?
     private var requestIDState: SplitMix64
     /// Exchanges in progress, and how many of them are retrying: the retry budget is a share of the first.
@@ -60,31 +61,63 @@ public final class ProxyServer {
     /// Open client connections, so a drain or shutdown can reach them.
     var sessions: [ObjectIdentifier: ClientSession] = [:]
     /// Cached body of GET /v1/models (it changes only with the config).
-    let modelListBody: [UInt8]
+    private(set) var modelListBody: [UInt8]
 
     public init(loop: EventLoop, config: SwitchyardConfig, seed: UInt64 = UInt64(monotonicSeconds() * 1e9)) throws(StartError) {
         self.loop = loop
+        self.seed = seed
         self.config = config
         fleet = Fleet(config: config)
         limits = HTTPLimits(maxHeadBytes: config.limits.maxHeaderBytes, maxBodyBytes: config.limits.maxBodyBytes)
         requestIDState = SplitMix64(seed: seed ^ 0x5157_4954_4348_5944)
         modelListBody = ProxyServer.renderModelList(config.pools.flatMap(\.models))
+        try install(fleet)
+    }
+
+    /// Makes `fleet` the one new requests use: pickers per pool, an upstream pool per new replica.
+    private func install(_ fleet: Fleet) throws(StartError) {
+        var newUpstreams: [ObjectIdentifier: UpstreamPool] = [:]
+        var newPickers: [ObjectIdentifier: ReplicaPicker] = [:]
         for (pi, pool) in fleet.pools.enumerated() {
-            poolIndex[ObjectIdentifier(pool)] = pi
-            pickers.append(ReplicaPicker(kind: pool.policy, seed: seed &+ UInt64(pi)))
-            var ups: [UpstreamPool] = []
+            newPickers[ObjectIdentifier(pool)] = ReplicaPicker(kind: pool.policy, seed: seed &+ UInt64(pi))
             for r in pool.replicas {
+                if let existing = upstreams[ObjectIdentifier(r)] {
+                    newUpstreams[ObjectIdentifier(r)] = existing
+                    continue
+                }
                 let addr: SocketAddress
                 do { addr = try SocketAddress.resolve(host: r.address.host, port: r.address.port) } catch {
                     throw StartError(description: "replica \(r.address.url): \(error.description)")
                 }
-                ups.append(UpstreamPool(replica: r, address: addr, loop: loop,
-                                        connectTimeout: config.timeouts.connect,
-                                        idleTimeout: config.timeouts.upstreamIdle,
-                                        maxIdle: config.upstream.maxIdlePerReplica))
+                newUpstreams[ObjectIdentifier(r)] = UpstreamPool(replica: r, address: addr, loop: loop,
+                                                                 connectTimeout: config.timeouts.connect,
+                                                                 idleTimeout: config.timeouts.upstreamIdle,
+                                                                 maxIdle: config.upstream.maxIdlePerReplica)
             }
-            upstreams.append(ups)
         }
+        // Replicas gone from the config: their idle connections close; in-flight ones finish.
+        for (id, up) in upstreams where newUpstreams[id] == nil { up.closeAll() }
+        upstreams = newUpstreams
+        pickers = newPickers
+        self.fleet = fleet
+    }
+
+    /// SIGHUP: switch to `newConfig` for new requests. Replicas keep their state and connections when
+    /// their pool and URL stay; listeners do not change (that needs a restart). Throws, leaving the
+    /// running snapshot untouched, when the new one cannot be installed.
+    public func reload(_ newConfig: SwitchyardConfig) throws(StartError) {
+        if newConfig.listen != config.listen {
+            throw StartError(description: "listen addresses changed; that needs a restart (the old config stays)")
+        }
+        let newFleet = Fleet(config: newConfig, reusing: fleet)
+        let oldConfig = config
+        config = newConfig
+        do { try install(newFleet) } catch {
+            config = oldConfig
+            throw error
+        }
+        limits = HTTPLimits(maxHeadBytes: newConfig.limits.maxHeaderBytes, maxBodyBytes: newConfig.limits.maxBodyBytes)
+        modelListBody = ProxyServer.renderModelList(newConfig.pools.flatMap(\.models))
     }
 
     /// Binds every listener. Returns the bound addresses (port 0 in the config picks a free port).
@@ -106,7 +139,7 @@ public final class ProxyServer {
         }
         let sweep = LoopTimer(loop: loop) { [unowned self] in
             let now = self.loop.now
-            for ups in self.upstreams { for u in ups { u.sweep(now: now) } }
+            for u in self.upstreams.values { u.sweep(now: now) }
         }
         sweep.start(after: 1, every: 1)
         sweepTimer = sweep
@@ -159,7 +192,7 @@ public final class ProxyServer {
         stopAccepting()
         sweepTimer?.stop()
         for s in Array(sessions.values) { s.closeNow() }
-        for ups in upstreams { for u in ups { u.closeAll() } }
+        for u in upstreams.values { u.closeAll() }
     }
 
     public var openSessions: Int { sessions.count }
@@ -174,15 +207,24 @@ public final class ProxyServer {
         if draining { checkDrained() }
     }
 
-    func upstreamPool(_ pool: Pool, _ replicaIndex: Int) -> UpstreamPool {
-        upstreams[poolIndex[ObjectIdentifier(pool)]!][replicaIndex]
+    /// The keep-alive pool of a replica. A replica dropped by a reload while a request still retries on
+    /// its old pool gets a fresh one (numeric addresses resolve without blocking).
+    func upstreamPool(for replica: Replica) -> UpstreamPool {
+        if let up = upstreams[ObjectIdentifier(replica)] { return up }
+        let addr = (try? SocketAddress.resolve(host: replica.address.host, port: replica.address.port))
+            ?? (try! SocketAddress.resolve(host: "127.0.0.1", port: 9))
+        let up = UpstreamPool(replica: replica, address: addr, loop: loop, connectTimeout: config.timeouts.connect,
+                              idleTimeout: config.timeouts.upstreamIdle, maxIdle: 0)
+        upstreams[ObjectIdentifier(replica)] = up
+        return up
     }
 
     /// Picks a replica of `pool` and counts it in flight at once (the decision and the count are one step,
     /// so a burst of requests sees each other's load).
     func pickReplica(in pool: Pool, excluding: [Int] = []) -> Replica? {
-        let pi = poolIndex[ObjectIdentifier(pool)]!
-        guard let i = pickers[pi].pick(pool.replicas, now: loop.now, excluding: excluding) else { return nil }
+        let key = ObjectIdentifier(pool)
+        if pickers[key] == nil { pickers[key] = ReplicaPicker(kind: pool.policy, seed: seed) }   // a pool from before a reload
+        guard let i = pickers[key]!.pick(pool.replicas, now: loop.now, excluding: excluding) else { return nil }
         let r = pool.replicas[i]
         r.inFlight += 1
         r.requestsTotal += 1
