@@ -8,7 +8,7 @@ import Runtime
 enum ServeCommand {
     static func run(_ args: [String]) throws -> Int32 {
         if args.contains("--help") || args.contains("-h") { print(SwitchyardCLI.usage); return 0 }
-        let a = try Arguments(args, valued: ["-c", "--config", "--listen", "--replica", "--policy", "--model"],
+        let a = try Arguments(args, valued: ["-c", "--config", "--listen", "--replica", "--policy", "--model", "--admin"],
                               booleans: ["--no-access-log"])
         var config: SwitchyardConfig
         do {
@@ -30,6 +30,12 @@ enum ServeCommand {
             return 2
         }
         if a.has("--no-access-log") { config.accessLog = false }
+        if let admin = a.last("--admin") {
+            guard let colon = admin.lastIndex(of: ":"), let port = Int(admin[admin.index(after: colon)...]), (1...65535).contains(port) else {
+                throw UsageError(message: "--admin '\(admin)' must look like 127.0.0.1:9901")
+            }
+            config.admin = ListenAddress(host: String(admin[..<colon]).trimmingBrackets(), port: port)
+        }
 
         let loop = EventLoop()
         let server: ProxyServer
@@ -42,6 +48,14 @@ enum ServeCommand {
             return 1
         }
         for b in bound { Log.info("listening on http://\(b)") }
+        var admin: AdminServer?
+        if let a = config.admin {
+            do { admin = try AdminServer(proxy: server, listen: a) } catch {
+                Log.error("cannot start: \(error.description)")
+                return 1
+            }
+            Log.info("admin on http://\(admin!.address!) (GET /replicas, POST /replicas/drain?url=…, /replicas/undrain?url=…)")
+        }
         for p in config.pools {
             Log.info("pool \(p.name): \(p.replicas.count) replica(s), policy \(p.policy.rawValue), models \(p.models.isEmpty ? "*" : p.models.joined(separator: ","))")
         }
@@ -56,6 +70,7 @@ enum ServeCommand {
                 return
             }
             stopping = true
+            admin?.stop()
             server.beginDrain(timeout: config.drainTimeout) {
                 Log.info("drained; exiting")
                 loop.stop()
@@ -82,5 +97,11 @@ enum ServeCommand {
         }
         withExtendedLifetime((term, int, hup)) { loop.run() }
         return 0
+    }
+}
+
+extension String {
+    func trimmingBrackets() -> String {
+        hasPrefix("[") && hasSuffix("]") ? String(dropFirst().dropLast()) : self
     }
 }

@@ -2,7 +2,8 @@
 
 /// The keys each section accepts; anything else is an error (a typo must never silently become a default).
 enum ConfigKeys {
-    static let top = ["listen", "pools", "limits", "timeouts", "upstream", "retry", "admission", "drain_timeout", "access_log"]
+    static let top = ["listen", "pools", "limits", "timeouts", "upstream", "retry", "admission", "admin", "drain_timeout", "access_log"]
+    static let admin = ["address"]
     static let admission = ["max_in_flight_per_replica", "max_waiting", "max_wait"]
     static let listenEntry = ["address"]
     static let pool = ["models", "replicas", "policy"]
@@ -49,6 +50,10 @@ struct ConfigDecoder {
             case "upstream": config.upstream = try upstream(pair.value)
             case "retry": config.retry = try retry(pair.value)
             case "admission": config.admission = try admission(pair.value)
+            case "admin":
+                let section = try fields(of: pair.value, in: "'admin'", allowed: ConfigKeys.admin)
+                config.admin = ListenAddress(host: "127.0.0.1", port: 9901)
+                if let a = section["address"] { config.admin = try convert(a, ValueSyntax.listenAddress) }
             case "drain_timeout": config.drainTimeout = try convert(pair, ValueSyntax.duration)
             case "access_log":
                 config.accessLog = try convert(pair) { text throws(InvalidValue) in try ValueSyntax.bool(text, key: "access_log") }

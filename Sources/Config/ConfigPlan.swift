@@ -48,6 +48,7 @@ public enum ConfigPlan {
         out.append("  max_in_flight_per_replica: \(value(c.admission.maxInFlightPerReplica == 0 ? "0 (no cap)" : String(c.admission.maxInFlightPerReplica), isDefault: c.admission.maxInFlightPerReplica == admission.maxInFlightPerReplica))")
         out.append("  max_waiting:          \(value(String(c.admission.maxWaiting), isDefault: c.admission.maxWaiting == admission.maxWaiting))")
         out.append("  max_wait:             \(value(duration(c.admission.maxWait), isDefault: c.admission.maxWait == admission.maxWait))")
+        out.append("admin: \(c.admin.map { $0.description } ?? "off (default)")")
         out.append("drain_timeout: \(value(duration(c.drainTimeout), isDefault: c.drainTimeout == 30))")
         out.append("access_log: \(value(String(c.accessLog), isDefault: c.accessLog))")
         return out.joined(separator: "\n") + "\n"

@@ -153,6 +153,8 @@ public struct SwitchyardConfig: Sendable, Equatable {
     public var upstream: UpstreamSettings
     public var retry = RetryPolicy()
     public var admission = Admission()
+    /// The admin listener (replica states, drain/undrain); nil = off. `admin: {}` means 127.0.0.1:9901.
+    public var admin: ListenAddress? = nil
     /// SIGTERM: how long in-flight requests may take to finish before the process exits anyway.
     public var drainTimeout: Double = 30
     public var accessLog: Bool = true
