@@ -18,7 +18,7 @@ let package = Package(
         .target(name: "HTTP", swiftSettings: optimise),
         .target(name: "Observability", swiftSettings: optimise),
         .target(name: "Config", dependencies: ["CYAML"], swiftSettings: optimise),
-        .target(name: "Fleet", dependencies: ["Config"], swiftSettings: optimise),
+        .target(name: "Fleet", dependencies: ["Config", "Runtime", "HTTP", "Observability"], swiftSettings: optimise),
         .target(name: "Routing", dependencies: ["Fleet", "Config"], swiftSettings: optimise),
         .target(name: "Proxy", dependencies: ["Runtime", "HTTP", "Fleet", "Routing", "Config", "Observability"], swiftSettings: optimise),
         .target(name: "Sim", dependencies: ["Runtime", "HTTP", "Observability"], swiftSettings: optimise),
@@ -33,5 +33,6 @@ let package = Package(
         .testTarget(name: "SimTests", dependencies: ["Sim", "HTTP"]),
         .testTarget(name: "IntegrationTests", dependencies: ["HTTP"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime"]),
+        .testTarget(name: "FleetTests", dependencies: ["Fleet", "Config", "Runtime", "HTTP"]),
     ]
 )
