@@ -2,7 +2,9 @@
 
 /// The keys each section accepts; anything else is an error (a typo must never silently become a default).
 enum ConfigKeys {
-    static let top = ["listen", "pools", "limits", "timeouts", "upstream", "retry", "admission", "admin", "drain_timeout", "access_log"]
+    static let top = ["listen", "pools", "limits", "timeouts", "upstream", "retry", "admission", "health", "outlier", "admin", "drain_timeout", "access_log"]
+    static let health = ["enabled", "path", "interval", "timeout", "fall", "rise"]
+    static let outlier = ["enabled", "consecutive_failures", "base_ejection", "max_ejection", "max_ejected_percent"]
     static let admin = ["address"]
     static let admission = ["max_in_flight_per_replica", "max_waiting", "max_wait"]
     static let listenEntry = ["address"]
@@ -50,6 +52,8 @@ struct ConfigDecoder {
             case "upstream": config.upstream = try upstream(pair.value)
             case "retry": config.retry = try retry(pair.value)
             case "admission": config.admission = try admission(pair.value)
+            case "health": config.health = try health(pair.value)
+            case "outlier": config.outlier = try outlier(pair.value)
             case "admin":
                 let section = try fields(of: pair.value, in: "'admin'", allowed: ConfigKeys.admin)
                 config.admin = ListenAddress(host: "127.0.0.1", port: 9901)
@@ -203,6 +207,38 @@ struct ConfigDecoder {
         if let pair = section["first_byte"] { timeouts.firstByte = try convert(pair, ValueSyntax.duration) }
         if let pair = section["idle"] { timeouts.idle = try convert(pair, ValueSyntax.duration) }
         return timeouts
+    }
+
+    private func health(_ node: YAMLNode) throws(ConfigError) -> HealthChecks {
+        let section = try fields(of: node, in: "'health'", allowed: ConfigKeys.health)
+        var h = HealthChecks()
+        if let pair = section["enabled"] { h.enabled = try convert(pair) { text throws(InvalidValue) in try ValueSyntax.bool(text, key: "enabled") } }
+        if let pair = section["path"] {
+            h.path = try convert(pair) { text throws(InvalidValue) in
+                guard text.hasPrefix("/"), !text.contains(" ") else { throw InvalidValue("health path '\(text)' must start with / and have no spaces") }
+                return text
+            }
+        }
+        if let pair = section["interval"] { h.interval = try convert(pair, ValueSyntax.duration) }
+        if let pair = section["timeout"] { h.timeout = try convert(pair, ValueSyntax.duration) }
+        if let pair = section["fall"] { h.fall = try convert(pair) { text throws(InvalidValue) in try ValueSyntax.count(text, key: "fall", range: 1...100) } }
+        if let pair = section["rise"] { h.rise = try convert(pair) { text throws(InvalidValue) in try ValueSyntax.count(text, key: "rise", range: 1...100) } }
+        return h
+    }
+
+    private func outlier(_ node: YAMLNode) throws(ConfigError) -> OutlierDetection {
+        let section = try fields(of: node, in: "'outlier'", allowed: ConfigKeys.outlier)
+        var o = OutlierDetection()
+        if let pair = section["enabled"] { o.enabled = try convert(pair) { text throws(InvalidValue) in try ValueSyntax.bool(text, key: "enabled") } }
+        if let pair = section["consecutive_failures"] {
+            o.consecutiveFailures = try convert(pair) { text throws(InvalidValue) in try ValueSyntax.count(text, key: "consecutive_failures", range: 1...1000) }
+        }
+        if let pair = section["base_ejection"] { o.baseEjection = try convert(pair, ValueSyntax.duration) }
+        if let pair = section["max_ejection"] { o.maxEjection = try convert(pair, ValueSyntax.duration) }
+        if let pair = section["max_ejected_percent"] {
+            o.maxEjectedPercent = try convert(pair) { text throws(InvalidValue) in try ValueSyntax.count(text, key: "max_ejected_percent", range: 0...100) }
+        }
+        return o
     }
 
     private func admission(_ node: YAMLNode) throws(ConfigError) -> Admission {

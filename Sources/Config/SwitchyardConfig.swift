@@ -97,6 +97,30 @@ public struct Timeouts: Sendable, Equatable {
     }
 }
 
+/// Active health checks of every replica (GET path; rise/fall hysteresis against flapping).
+public struct HealthChecks: Sendable, Equatable {
+    public var enabled = true
+    public var path = "/health"
+    public var interval: Double = 5
+    public var timeout: Double = 2
+    /// Consecutive failed probes before a replica is down, and successful ones before it is up again.
+    public var fall = 3
+    public var rise = 2
+    public init() {}
+}
+
+/// Outlier ejection (the circuit breaker): consecutive gateway failures take a replica out for a while.
+public struct OutlierDetection: Sendable, Equatable {
+    public var enabled = true
+    public var consecutiveFailures = 5
+    /// Ejection lasts base × the number of times ejected, capped at max.
+    public var baseEjection: Double = 30
+    public var maxEjection: Double = 300
+    /// Never more than this share of a pool ejected at once.
+    public var maxEjectedPercent = 50
+    public init() {}
+}
+
 /// Admission control: an optional cap on each replica's in-flight requests, and a bounded wait queue.
 public struct Admission: Sendable, Equatable {
     /// Requests one replica may have in flight; 0 means no cap.
@@ -153,6 +177,8 @@ public struct SwitchyardConfig: Sendable, Equatable {
     public var upstream: UpstreamSettings
     public var retry = RetryPolicy()
     public var admission = Admission()
+    public var health = HealthChecks()
+    public var outlier = OutlierDetection()
     /// The admin listener (replica states, drain/undrain); nil = off. `admin: {}` means 127.0.0.1:9901.
     public var admin: ListenAddress? = nil
     /// SIGTERM: how long in-flight requests may take to finish before the process exits anyway.

@@ -8,50 +8,36 @@ public final class Replica {
     /// Requests sent to this replica and not finished yet; raised at the moment of decision.
     public var inFlight = 0
     public var requestsTotal = 0
+    /// Attempts that ended in a gateway failure (refused, reset, timeout, 5xx).
     public var failuresTotal = 0
-    /// A connect failure or reset marks the replica as failing until this time (loop seconds).
-    public var failingUntil: Double = 0
-
-    /// How long a replica that refused or reset a connection is kept out of routing.
-    /// Passive and short on purpose: active health checks arrive with the resilience work.
-    public static let failurePenaltySeconds: Double = 2
+    /// In-flight cap from the admission config (0 = none).
+    public var maxInFlight = 0
+    /// Taken out of rotation by an operator (admin API); in-flight requests finish.
+    public var drained = false
+    /// What the active health checks last concluded (unknown until the first probe answers).
+    public internal(set) var health: Health = .unknown
 
     public init(address: ReplicaAddress, index: Int) {
         self.address = address
         self.index = index
     }
-
-    /// In-flight cap from the admission config (0 = none).
-    public var maxInFlight = 0
-    /// Taken out of rotation by an operator (admin API); in-flight requests finish.
-    public var drained = false
-
-    /// Not known to be failing (what /readyz reports).
-    @inline(__always)
-    public func isAvailable(now: Double) -> Bool { failingUntil <= now && !drained }
-
-    /// Available and below its in-flight cap: may take one more request now.
-    @inline(__always)
-    public func canTake(now: Double) -> Bool { isAvailable(now: now) && (maxInFlight == 0 || inFlight < maxInFlight) }
-
-    public func recordFailure(now: Double) {
-        failuresTotal += 1
-        failingUntil = now + Replica.failurePenaltySeconds
-    }
-
-    public func recordSuccess() { failingUntil = 0 }
 }
 
-/// Replicas that serve the same set of models, with the policy that picks among them.
+/// Replicas that serve the same set of models, with the policy that picks among them, their health
+/// and their outlier detector (circuit breaker).
 public final class Pool {
     public let name: String
     public let models: [String]
     public let replicas: [Replica]
     public let policy: PolicyKind
+    /// Consecutive gateway failures eject a replica for a while (nil when outlier detection is off).
+    public var outlier: OutlierDetector?
+    private var unknownHealth: Int
+    private var healthChecked: Bool
 
     /// `reusing`: replicas of the same pool (by name) from the previous snapshot, kept by URL so their
-    /// in-flight counts, failure state and connections carry over a reload.
-    public init(config: PoolConfig, reusing old: Pool? = nil) {
+    /// in-flight counts, health and connections carry over a reload.
+    public init(config: PoolConfig, reusing old: Pool? = nil, outlier: OutlierConfig? = OutlierConfig(), healthChecked: Bool = false) {
         name = config.name
         models = config.models
         replicas = config.replicas.enumerated().map { i, address in
@@ -62,12 +48,79 @@ public final class Pool {
             return Replica(address: address, index: i)
         }
         policy = config.policy
+        self.outlier = outlier.map { OutlierDetector(replicaCount: config.replicas.count, config: $0) }
+        self.healthChecked = healthChecked
+        if !healthChecked { for r in replicas { r.health = .unknown } }
+        unknownHealth = replicas.filter { $0.health == .unknown }.count
     }
 
     public var servesEveryModel: Bool { models.isEmpty }
 
+    /// The health checker's verdict for replica `i`.
+    public func setHealth(_ i: Int, _ h: Health) {
+        let r = replicas[i]
+        if r.health == .unknown { unknownHealth -= 1 }
+        if h == .unknown { unknownHealth += 1 }
+        r.health = h
+    }
+
+    /// Health allows routing: up, or unknown while the whole pool is still unknown (so a router that just
+    /// started is not dead until the first probes answer). Without health checks, always.
+    @inline(__always)
+    func healthAllows(_ r: Replica) -> Bool {
+        !healthChecked || r.health == .up || (r.health == .unknown && unknownHealth == replicas.count)
+    }
+
+    /// Not drained, not down, not ejected or busy: what /readyz counts and the wait queue waits for.
+    @inline(__always)
+    public func isAvailable(_ i: Int, now: Double) -> Bool {
+        let r = replicas[i]
+        return !r.drained && healthAllows(r) && (outlier?.mayRoute(i, now: now) ?? true)
+    }
+
+    /// Available and below its in-flight cap: may take one more request now.
+    @inline(__always)
+    public func canTake(_ i: Int, now: Double) -> Bool {
+        let r = replicas[i]
+        return (r.maxInFlight == 0 || r.inFlight < r.maxInFlight) && isAvailable(i, now: now)
+    }
+
     public func hasAvailableReplica(now: Double) -> Bool {
-        replicas.contains { $0.isAvailable(now: now) }
+        replicas.indices.contains { isAvailable($0, now: now) }
+    }
+
+    /// "Available" in words, for the admin API and logs.
+    public func state(_ i: Int, now: Double) -> String {
+        let r = replicas[i]
+        if r.drained { return "drained" }
+        if healthChecked && r.health == .down { return "down" }
+        if let o = outlier {
+            switch o.status(i, now: now) {
+            case .ejected, .trialDue, .trialInFlight: return "ejected"
+            case .busy: return "busy"
+            case .healthy: break
+            }
+        }
+        if healthChecked && r.health == .unknown { return "unknown" }
+        return "up"
+    }
+
+    /// Records how an attempt on replica `i` went; returns the log line of a state change, if any.
+    public func record(_ outcome: OutlierDetector.Outcome, replica i: Int, now: Double) -> String? {
+        if case .gatewayFailure = outcome { replicas[i].failuresTotal += 1 }
+        guard var o = outlier else { return nil }
+        let t = o.record(outcome, replica: i, now: now)
+        outlier = o
+        return t?.logLine(replica: replicas[i].address.url)
+    }
+
+    /// The picked replica is about to get a request: claims the half-open trial if one is due.
+    /// False means another request already holds the trial (pick someone else).
+    public func begin(_ i: Int, now: Double) -> Bool {
+        guard var o = outlier else { return true }
+        let ok = o.beginRequest(i, now: now)
+        outlier = o
+        return ok
     }
 }
 
@@ -79,7 +132,16 @@ public final class Fleet {
     public let catchAllPool: Pool?
 
     public init(config: SwitchyardConfig, reusing old: Fleet? = nil) {
-        pools = config.pools.map { pc in Pool(config: pc, reusing: old?.pools.first { $0.name == pc.name }) }
+        var oc = OutlierConfig()
+        oc.consecutiveFailures = config.outlier.consecutiveFailures
+        oc.baseEjectionSeconds = config.outlier.baseEjection
+        oc.maxEjectionSeconds = config.outlier.maxEjection
+        oc.maxEjectedPercent = config.outlier.maxEjectedPercent
+        oc.maxBusySeconds = config.retry.retryAfterCap
+        pools = config.pools.map { pc in
+            Pool(config: pc, reusing: old?.pools.first { $0.name == pc.name },
+                 outlier: config.outlier.enabled ? oc : nil, healthChecked: config.health.enabled)
+        }
         for p in pools { for r in p.replicas { r.maxInFlight = config.admission.maxInFlightPerReplica } }
         var map: [String: Pool] = [:]
         for p in pools { for m in p.models { map[m] = p } }

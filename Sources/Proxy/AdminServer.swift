@@ -73,9 +73,9 @@ public final class AdminServer {
         let now = proxy.loop.now
         var pools: [String] = []
         for pool in proxy.fleet.pools {
-            let replicas = pool.replicas.map { r -> String in
-                let state = r.drained ? "drained" : (r.isAvailable(now: now) ? "up" : "failing")
-                return #"{"url":"\#(r.address.url)","state":"\#(state)","in_flight":\#(r.inFlight),"requests_total":\#(r.requestsTotal),"failures_total":\#(r.failuresTotal)}"#
+            let replicas = pool.replicas.enumerated().map { i, r -> String in
+                let state = pool.state(i, now: now)
+                return #"{"url":"\#(r.address.url)","state":"\#(state)","health":"\#(r.health)","in_flight":\#(r.inFlight),"requests_total":\#(r.requestsTotal),"failures_total":\#(r.failuresTotal)}"#
             }
             pools.append(#"{"pool":"\#(jsonEscape(pool.name))","policy":"\#(pool.policy.rawValue)","replicas":[\#(replicas.joined(separator: ","))]}"#)
         }

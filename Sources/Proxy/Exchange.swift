@@ -52,6 +52,9 @@ final class Exchange: ConnectionHandler {
     private var lastActivity: Double = 0
     /// Replicas this request has been sent to, in order; a retry never repeats one.
     private var tried: [Int] = []
+    /// The current replica's position in `pool`, and whether its outcome reached the outlier detector.
+    private var replicaIndex = 0
+    private var outcomeRecorded = false
     private var retries = 0
     private var countedActive = false
     private var countedRetrying = false
@@ -136,7 +139,9 @@ final class Exchange: ConnectionHandler {
     private func forward(to replica: Replica) {
         self.replica = replica
         replicaReleased = false
-        tried.append(pool!.replicas.firstIndex { $0 === replica } ?? replica.index)
+        replicaIndex = pool!.replicas.firstIndex { $0 === replica } ?? replica.index
+        tried.append(replicaIndex)
+        outcomeRecorded = false
         record.replica = replica.address.url
         let up = server.upstreamPool(for: replica)
         upstreamPool = up
@@ -164,28 +169,20 @@ final class Exchange: ConnectionHandler {
     /// The current attempt failed before anything reached the client: mark the replica, then retry on
     /// another one if the policy, the budget and the pool allow. Returns false when the caller must fail.
     private func attemptFailed(_ failure: AttemptFailure) -> Bool {
-        let now = server.loop.now
         let url = replica?.address.url ?? "?"
-        let policy = server.config.retry
         switch failure {
         case .refused(let why):
-            replica?.recordFailure(now: now)
+            recordOutcome(.gatewayFailure(reason: why))
             lastError = .badGateway("Replica \(url) \(why)"); lastOutcome = "upstream_refused"
         case .reset(let why):
-            replica?.recordFailure(now: now)
+            recordOutcome(.gatewayFailure(reason: why))
             lastError = .badGateway("Replica \(url) \(why) before answering"); lastOutcome = "upstream_reset"
         case .timeout(let why):
-            replica?.recordFailure(now: now)
+            recordOutcome(.gatewayFailure(reason: "timeout"))
             lastError = .gatewayTimeout("Replica \(url) \(why)"); lastOutcome = "upstream_timeout"
         case .status(let status, let retryAfter):
-            // Busy (429, or 503 with Retry-After): steer away for a while; other 5xx: a failure.
-            if let r = replica {
-                if status == 429 || retryAfter != nil {
-                    r.failingUntil = max(r.failingUntil, now + min(retryAfter ?? 1, policy.retryAfterCap))
-                } else {
-                    r.recordFailure(now: now)
-                }
-            }
+            // Busy (429, or 503 with Retry-After) steers away for a while without ejecting; other 5xx count.
+            recordOutcome(.forStatus(status, retryAfter: retryAfter))
             lastOutcome = "upstream_\(status)"
         }
         upstream?.close()
@@ -199,7 +196,7 @@ final class Exchange: ConnectionHandler {
         guard !done, let pool, retries < server.config.retry.retries else { return false }
         if !countedRetrying && !server.retryBudgetAllows() { return false }
         let now = server.loop.now
-        return pool.replicas.contains { $0.isAvailable(now: now) && !tried.contains($0.index) }
+        return pool.replicas.indices.contains { pool.isAvailable($0, now: now) && !tried.contains($0) }
     }
 
     private func scheduleRetry() -> Bool {
@@ -370,7 +367,20 @@ final class Exchange: ConnectionHandler {
         if client.pendingWriteBytes > Exchange.clientHighWater { c.pauseReading() }
     }
 
+    /// Feeds the outlier detector once per attempt (a mid-stream break may add a failure after the head's
+    /// verdict: `again`). State changes are one log line each.
+    private func recordOutcome(_ outcome: OutlierDetector.Outcome, again: Bool = false) {
+        guard let pool, !outcomeRecorded || again else { return }
+        outcomeRecorded = true
+        if let line = pool.record(outcome, replica: replicaIndex, now: server.loop.now) {
+            if case .gatewayFailure = outcome { Log.warn(line) } else { Log.info(line) }
+        }
+    }
+
     private func sendResponseHead(_ h: HTTPHead) {
+        var retryAfter: Double?
+        if let v = h.firstValue("retry-after"), let seconds = Int(h.string(v)) { retryAfter = Double(seconds) }
+        recordOutcome(.forStatus(h.status, retryAfter: retryAfter))
         record.status = h.status
         upstreamKeepAlive = h.keepAlive
         clientKeepAlive = session.keepAliveAllowed
@@ -470,7 +480,7 @@ final class Exchange: ConnectionHandler {
             if attemptFailed(failure) { return }
             return fail(lastError, outcome: lastOutcome)
         }
-        replica?.recordFailure(now: server.loop.now)
+        recordOutcome(.gatewayFailure(reason: reason.summary), again: true)
         upstream = nil
         upstreamBroken("Replica \(url) \(reason.summary) in the middle of the response", outcome: "upstream_reset")
     }
@@ -514,7 +524,6 @@ final class Exchange: ConnectionHandler {
         done = true
         finishAccounting()
         releaseReplica()
-        replica?.recordSuccess()
         if let u = upstream {
             upstream = nil
             if upstreamKeepAlive { upstreamPool?.release(u) } else { u.close() }
@@ -528,6 +537,7 @@ final class Exchange: ConnectionHandler {
     func clientGone(_ reason: CloseReason) {
         guard !done else { return }
         done = true
+        if upstream != nil && !responseHeadSent { recordOutcome(.cancelled) }
         finishAccounting()
         upstream?.abort()
         upstream = nil

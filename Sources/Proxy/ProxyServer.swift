@@ -18,6 +18,8 @@ public final class ProxyServer {
     /// Upstream keep-alive pools by replica (replicas, and so their pools, survive a reload by URL).
     private var upstreams: [ObjectIdentifier: UpstreamPool] = [:]
     private var pickers: [ObjectIdentifier: ReplicaPicker] = [:]
+    /// Active health checks, one prober per pool of the running snapshot.
+    private var probers: [HealthProber] = []
     private let seed: UInt64
     private var sweepTimer: LoopTimer?
     private var requestIDState: SplitMix64
@@ -100,7 +102,28 @@ public final class ProxyServer {
         upstreams = newUpstreams
         pickers = newPickers
         self.fleet = fleet
+        for p in probers { p.stop() }
+        probers = []
+        if config.health.enabled {
+            var hc = HealthCheckConfig()
+            hc.path = config.health.path
+            hc.intervalSeconds = config.health.interval
+            hc.timeoutSeconds = config.health.timeout
+            hc.fall = config.health.fall
+            hc.rise = config.health.rise
+            for pool in fleet.pools {
+                let targets = pool.replicas.map { r in
+                    HealthProber.Target(name: r.address.url, address: newUpstreams[ObjectIdentifier(r)]!.address,
+                                        hostHeader: "\(r.address.host):\(r.address.port)")
+                }
+                let prober = HealthProber(loop: loop, targets: targets, config: hc) { [unowned pool] i, h in pool.setHealth(i, h) }
+                probers.append(prober)
+            }
+        }
     }
+
+    /// Starts the health checks (after the listeners are up; the first probes go out at once).
+    private func startProbers() { for p in probers where !p.isRunning { p.start() } }
 
     /// SIGHUP: switch to `newConfig` for new requests. Replicas keep their state and connections when
     /// their pool and URL stay; listeners do not change (that needs a restart). Throws, leaving the
@@ -116,6 +139,7 @@ public final class ProxyServer {
             config = oldConfig
             throw error
         }
+        if !listeners.isEmpty { startProbers() }
         limits = HTTPLimits(maxHeadBytes: newConfig.limits.maxHeaderBytes, maxBodyBytes: newConfig.limits.maxBodyBytes)
         modelListBody = ProxyServer.renderModelList(newConfig.pools.flatMap(\.models))
     }
@@ -137,6 +161,7 @@ public final class ProxyServer {
                 throw StartError(description: error.description)
             }
         }
+        startProbers()
         let sweep = LoopTimer(loop: loop) { [unowned self] in
             let now = self.loop.now
             for u in self.upstreams.values { u.sweep(now: now) }
@@ -190,6 +215,7 @@ public final class ProxyServer {
 
     public func shutdown() {
         stopAccepting()
+        for p in probers { p.stop() }
         sweepTimer?.stop()
         for s in Array(sessions.values) { s.closeNow() }
         for u in upstreams.values { u.closeAll() }
@@ -224,7 +250,13 @@ public final class ProxyServer {
     func pickReplica(in pool: Pool, excluding: [Int] = []) -> Replica? {
         let key = ObjectIdentifier(pool)
         if pickers[key] == nil { pickers[key] = ReplicaPicker(kind: pool.policy, seed: seed) }   // a pool from before a reload
-        guard let i = pickers[key]!.pick(pool.replicas, now: loop.now, excluding: excluding) else { return nil }
+        var skip = excluding
+        var picked: Int?
+        while let i = pickers[key]!.pick(pool, now: loop.now, excluding: skip) {
+            if pool.begin(i, now: loop.now) { picked = i; break }
+            skip.append(i)   // an ejected replica's single trial request is already out
+        }
+        guard let i = picked else { return nil }
         let r = pool.replicas[i]
         r.inFlight += 1
         r.requestsTotal += 1

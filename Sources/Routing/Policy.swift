@@ -27,18 +27,18 @@ public struct ReplicaPicker {
     }
 
     /// `excluding`: replicas this request already tried (a retry always goes somewhere new).
-    public mutating func pick(_ replicas: [Replica], now: Double, excluding: [Int] = []) -> Int? {
+    public mutating func pick(_ pool: Pool, now: Double, excluding: [Int] = []) -> Int? {
         switch kind {
-        case .roundRobin: return pickRoundRobin(replicas, now: now, excluding: excluding)
-        case .leastRequest: return pickLeastRequest(replicas, now: now, excluding: excluding)
+        case .roundRobin: return pickRoundRobin(pool, now: now, excluding: excluding)
+        case .leastRequest: return pickLeastRequest(pool, now: now, excluding: excluding)
         }
     }
 
-    private mutating func pickRoundRobin(_ replicas: [Replica], now: Double, excluding: [Int]) -> Int? {
-        let n = replicas.count
+    private mutating func pickRoundRobin(_ pool: Pool, now: Double, excluding: [Int]) -> Int? {
+        let n = pool.replicas.count
         for step in 0..<n {
             let i = (cursor + step) % n
-            if replicas[i].canTake(now: now) && !excluding.contains(i) {
+            if pool.canTake(i, now: now) && !excluding.contains(i) {
                 cursor = (i + 1) % n
                 return i
             }
@@ -48,11 +48,11 @@ public struct ReplicaPicker {
 
     /// Fewest in-flight requests; among equals, a uniform random one (reservoir sampling),
     /// so equal or stale loads never funnel everything to the first replica.
-    private mutating func pickLeastRequest(_ replicas: [Replica], now: Double, excluding: [Int]) -> Int? {
+    private mutating func pickLeastRequest(_ pool: Pool, now: Double, excluding: [Int]) -> Int? {
         var best: Int?
         var bestLoad = Int.max
         var ties: UInt64 = 0
-        for (i, r) in replicas.enumerated() where r.canTake(now: now) && !excluding.contains(i) {
+        for (i, r) in pool.replicas.enumerated() where pool.canTake(i, now: now) && !excluding.contains(i) {
             if r.inFlight < bestLoad {
                 best = i; bestLoad = r.inFlight; ties = 1
             } else if r.inFlight == bestLoad {
