@@ -22,8 +22,38 @@ final class ConfigPlanTests: XCTestCase {
           connect:              2s (default)
           client_header:        30s (default)
           upstream_idle:        4s (default)
+          first_byte:           5m (default)
+          idle:                 5m (default)
+        retry:
+          retries:              2 (default)
+          statuses:             500, 502, 503, 504 (default)
+          retry_on_429:         true (default)
+          retry_after_cap:      30s (default)
+          backoff_base:         25ms (default)
+          backoff_cap:          250ms (default)
+          budget_percent:       20 (default)
+          min_concurrent:       3 (default)
         upstream:
           max_idle_per_replica: 64 (default)
+        admission:
+          max_in_flight_per_replica: 0 (no cap) (default)
+          max_waiting:          1024 (default)
+          max_wait:             30s (default)
+        health:
+          enabled:              true (default)
+          path:                 /health (default)
+          interval:             5s (default)
+          timeout:              2s (default)
+          fall:                 3 (default)
+          rise:                 2 (default)
+        outlier:
+          enabled:              true (default)
+          consecutive_failures: 5 (default)
+          base_ejection:        30s (default)
+          max_ejection:         5m (default)
+          max_ejected_percent:  50 (default)
+        admin: off (default)
+        drain_timeout: 30s (default)
         access_log: true (default)
 
         """)
@@ -35,7 +65,7 @@ final class ConfigPlanTests: XCTestCase {
         pools:
           llama: {models: [m1, m2], replicas: [http://10.0.0.11:8000], policy: least-request}
         limits: {max_header_bytes: 1000, max_body_bytes: 1GiB}
-        timeouts: {connect: 500ms, client_header: 1.5s, upstream_idle: 5m}
+        timeouts: {connect: 500ms, client_header: 1.5s, upstream_idle: 5m, first_byte: 90s, idle: 45s}
         upstream: {max_idle_per_replica: 8}
         access_log: false
         """
@@ -43,10 +73,12 @@ final class ConfigPlanTests: XCTestCase {
         for expected in ["  [::1]:9000\n  0.0.0.0:8080\n", "    models:   m1, m2\n", "    policy:   least-request\n",
                          "    replicas: http://10.0.0.11:8000\n", "max_header_bytes:     1000\n", "max_body_bytes:       1GiB\n",
                          "connect:              500ms\n", "client_header:        1.5s\n", "upstream_idle:        5m\n",
+                         "first_byte:           90s\n", "idle:                 45s\n",
                          "max_idle_per_replica: 8\n", "access_log: false\n"] {
             XCTAssertTrue(plan.contains(expected), "plan lacks \(expected.debugDescription):\n\(plan)")
         }
-        XCTAssertFalse(plan.contains("(default)"), plan)
+        // Every section the file wrote shows no default mark (retry and later sections were left out).
+        XCTAssertFalse(plan[..<plan.range(of: "retry:")!.lowerBound].contains("(default)"), plan)
     }
 
     func testPlanOfQuickStartFlags() throws {

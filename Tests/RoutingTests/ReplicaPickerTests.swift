@@ -10,31 +10,52 @@ final class ReplicaPickerTests: XCTestCase {
         Pool(config: PoolConfig(name: "p", models: [], replicas: (0..<n).map { ReplicaAddress(host: "127.0.0.1", port: 9000 + $0) }, policy: policy))
     }
 
-    func testRoundRobinCyclesAndSkipsFailingReplicas() {
-        let p = pool(3, policy: .roundRobin)
+    func testRoundRobinCyclesAndSkipsEjectedReplicas() {
+        let p = pool(4, policy: .roundRobin)
         var picker = ReplicaPicker(kind: .roundRobin, seed: 1)
-        XCTAssertEqual((0..<6).map { _ in picker.pick(p.replicas, now: 10)! }, [0, 1, 2, 0, 1, 2])
-        p.replicas[1].recordFailure(now: 10)
-        XCTAssertEqual((0..<4).map { _ in picker.pick(p.replicas, now: 10.5)! }, [0, 2, 0, 2])
-        // The failure penalty expires: the replica is tried again.
-        XCTAssertTrue((0..<3).map { _ in picker.pick(p.replicas, now: 10 + Replica.failurePenaltySeconds + 0.1)! }.contains(1))
+        XCTAssertEqual((0..<8).map { _ in picker.pick(p, now: 10)! }, [0, 1, 2, 3, 0, 1, 2, 3])
+        for _ in 0..<5 { _ = p.record(.gatewayFailure(reason: "reset"), replica: 1, now: 10) }
+        XCTAssertEqual((0..<6).map { _ in picker.pick(p, now: 10.5)! }, [0, 2, 3, 0, 2, 3])
+        // After the ejection time the replica is offered again (for its trial request).
+        XCTAssertTrue((0..<4).map { _ in picker.pick(p, now: 41)! }.contains(1))
+    }
+
+    func testHealthDownAndDrainedReplicasAreSkipped() {
+        let p = Pool(config: PoolConfig(name: "p", models: [], replicas: (0..<3).map { ReplicaAddress(host: "127.0.0.1", port: 9000 + $0) }),
+                     healthChecked: true)
+        var picker = ReplicaPicker(kind: .roundRobin, seed: 1)
+        XCTAssertNotNil(picker.pick(p, now: 0), "a pool whose health is all unknown is still routable")
+        p.setHealth(0, .up); p.setHealth(1, .down)
+        XCTAssertEqual(Set((0..<4).map { _ in picker.pick(p, now: 0)! }), [0], "unknown is not routable once others are known")
+        p.setHealth(2, .up)
+        p.replicas[0].drained = true
+        XCTAssertEqual(Set((0..<4).map { _ in picker.pick(p, now: 0)! }), [2])
     }
 
     func testNothingAvailableGivesNil() {
         let p = pool(2, policy: .leastRequest)
-        for r in p.replicas { r.recordFailure(now: 0) }
+        for r in p.replicas { r.drained = true }
         var rr = ReplicaPicker(kind: .roundRobin, seed: 1)
         var lr = ReplicaPicker(kind: .leastRequest, seed: 1)
-        XCTAssertNil(rr.pick(p.replicas, now: 1))
-        XCTAssertNil(lr.pick(p.replicas, now: 1))
+        XCTAssertNil(rr.pick(p, now: 1))
+        XCTAssertNil(lr.pick(p, now: 1))
         XCTAssertFalse(p.hasAvailableReplica(now: 1))
+    }
+
+    func testInFlightCapMakesAReplicaUnpickableButStillAvailable() {
+        let p = pool(1, policy: .leastRequest)
+        p.replicas[0].maxInFlight = 2
+        p.replicas[0].inFlight = 2
+        var lr = ReplicaPicker(kind: .leastRequest, seed: 1)
+        XCTAssertNil(lr.pick(p, now: 0))
+        XCTAssertTrue(p.hasAvailableReplica(now: 0), "full is not failing: the request should wait, not get no_replica")
     }
 
     func testLeastRequestPicksTheLeastLoaded() {
         let p = pool(4, policy: .leastRequest)
         for (i, load) in [5, 2, 7, 3].enumerated() { p.replicas[i].inFlight = load }
         var picker = ReplicaPicker(kind: .leastRequest, seed: 7)
-        XCTAssertEqual(picker.pick(p.replicas, now: 0), 1)
+        XCTAssertEqual(picker.pick(p, now: 0), 1)
     }
 
     /// A burst against idle replicas, counting each decision before the next (as the proxy does),
@@ -44,7 +65,7 @@ final class ReplicaPickerTests: XCTestCase {
         var picker = ReplicaPicker(kind: .leastRequest, seed: 42)
         var counts = [0, 0, 0, 0]
         for _ in 0..<40 {
-            let i = picker.pick(p.replicas, now: 0)!
+            let i = picker.pick(p, now: 0)!
             p.replicas[i].inFlight += 1
             counts[i] += 1
         }
@@ -53,7 +74,7 @@ final class ReplicaPickerTests: XCTestCase {
         for seed in 0..<32 {
             let fresh = pool(4, policy: .leastRequest)
             var pk = ReplicaPicker(kind: .leastRequest, seed: UInt64(seed))
-            firstPicks.insert(pk.pick(fresh.replicas, now: 0)!)
+            firstPicks.insert(pk.pick(fresh, now: 0)!)
         }
         XCTAssertEqual(firstPicks.count, 4, "ties must be broken at random, not by replica order")
     }
