@@ -82,6 +82,7 @@ wait_for_answer() {
 
 base=$(scripts/free-ports.py 3)
 nginx_port=$base nghttpx_port=$((base + 1)) switchyard_port=$((base + 2))
+declare -A proxy_pid=([direct]=0)   # whose CPU time counts as the proxy's, per setup
 declare -A url=(
     [direct]="http://127.0.0.1:$nginx_port/v1/completions"
     [nghttpx]="http://127.0.0.1:$nghttpx_port/v1/completions"
@@ -124,6 +125,7 @@ wait_for_answer nginx "${pids[-1]}" "${url[direct]}"
     --frontend="127.0.0.1,$nghttpx_port;no-tls" --backend="127.0.0.1,$nginx_port" \
     --log-level=WARN --errorlog-file="$workdir/nghttpx.log" 2>> "$workdir/nghttpx.log" &
 pids+=($!)
+proxy_pid[nghttpx]=$!
 wait_for_answer nghttpx "${pids[-1]}" "${url[nghttpx]}"
 
 # --- switchyard serve: one replica (nginx), access log off ----------------------------------------
@@ -151,6 +153,7 @@ EOF
     else
         "${on_proxy_cpu[@]}" "$BIN" serve -c "$workdir/switchyard.yaml" > "$workdir/switchyard.log" 2>&1 &
         pids+=($!)
+        proxy_pid[switchyard]=$!
         if wait_for_answer switchyard "${pids[-1]}" "${url[switchyard]}"; then
             switchyard_status=ok
         else
@@ -170,6 +173,19 @@ wrk.body = '$REQUEST_BODY'
 wrk.headers["Content-Type"] = "application/json"
 EOF
 
+# cpu_snapshot PID: one line of cumulative CPU ticks — the proxy process's (0 for none), each CPU's busy
+# and total, and steal. Taken around each run, so the report can say what the proxy cost per request
+# and whether anything else was using the CPUs meanwhile.
+cpu_snapshot() {
+    local proxy=0
+    if (( $1 > 0 )); then proxy=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"); fi
+    awk -v proxy="$proxy" '
+        /^cpu[01] / { busy = $2 + $3 + $4 + $7 + $8; total = busy + $5 + $6 + $9; steal += $9
+                      printf "%s_busy=%d %s_softirq=%d %s_total=%d ", $1, busy, $1, $8, $1, total }
+        END { printf "steal=%d proxy=%d\n", steal, proxy }' /proc/stat
+}
+getconf CLK_TCK > "$out/clk_tck"
+
 run_wrk() {  # run_wrk SETUP SECONDS OUTFILE
     "${on_load_cpu[@]}" timeout $(( $2 + WRK_SLACK )) wrk -t1 -c"$CONNS" -d"$2"s --latency --timeout 5s \
         -s "$workdir/post.lua" "${url[$1]}" > "$3"
@@ -187,7 +203,9 @@ for (( round = 1; round <= ROUNDS; round++ )); do
     for (( i = 0; i < ${#active[@]}; i++ )); do
         setup=${active[$(( (i + round - 1) % ${#active[@]} ))]}
         echo "overhead: round $round/$ROUNDS $setup (${DURATION}s, $CONNS connections)"
+        cpu_snapshot "${proxy_pid[$setup]}" > "$out/$setup-r$round.cpu"
         run_wrk "$setup" "$DURATION" "$out/$setup-r$round.txt"
+        cpu_snapshot "${proxy_pid[$setup]}" >> "$out/$setup-r$round.cpu"
     done
 done
 
