@@ -108,19 +108,15 @@ public final class Pool {
     /// Records how an attempt on replica `i` went; returns the log line of a state change, if any.
     public func record(_ outcome: OutlierDetector.Outcome, replica i: Int, now: Double) -> String? {
         if case .gatewayFailure = outcome { replicas[i].failuresTotal += 1 }
-        guard var o = outlier else { return nil }
-        let t = o.record(outcome, replica: i, now: now)
-        outlier = o
+        // Mutated in place through the optional: copying the detector out would copy its arrays per request.
+        let t = outlier?.record(outcome, replica: i, now: now)
         return t?.logLine(replica: replicas[i].address.url)
     }
 
     /// The picked replica is about to get a request: claims the half-open trial if one is due.
     /// False means another request already holds the trial (pick someone else).
     public func begin(_ i: Int, now: Double) -> Bool {
-        guard var o = outlier else { return true }
-        let ok = o.beginRequest(i, now: now)
-        outlier = o
-        return ok
+        outlier?.beginRequest(i, now: now) ?? true
     }
 }
 
