@@ -47,56 +47,110 @@ final class ErrorResponseTests: IntegrationTestCase {
 
     // MARK: 5. replicas that fail
 
+    // The foundation kept a replica that failed once out of routing for a fixed 2 s ("failing" penalty).
+    // That penalty is gone: a replica now leaves routing only when active health checks mark it down
+    // (`fall` failed probes; the very first probe decides at once) or when the outlier detector ejects it
+    // (5 gateway failures in a row, never the only replica of a pool). These tests describe that.
+
     func testRefusingReplicaGives502ThenNoReplicaAvailable() throws {
         let dead = try Ports.free()   // nothing listens there
-        let router = try startRouter(yaml: """
+
+        // Without health checks nothing takes the only replica out: every request tries it and gets 502.
+        let unchecked = try startRouter(yaml: """
             listen: LISTEN
+            health: {enabled: false}
             pools:
               sim:
                 replicas: [http://127.0.0.1:\(dead)]
             """, expectReady: false)
+        for attempt in 1...2 {
+            let r = try roundTrip(port: unchecked, "POST", "/v1/chat/completions", body: Bodies.chat())
+            assertOpenAIError(r, status: 502, code: "bad_gateway", "connection refused, attempt \(attempt)")
+        }
 
-        let first = try roundTrip(port: router, "POST", "/v1/chat/completions", body: Bodies.chat())
-        assertOpenAIError(first, status: 502, code: "bad_gateway", "connection refused")
-
-        // The failing replica is kept out for 2 s: not ready, and requests are refused without trying.
-        let ready = try roundTrip(port: router, "GET", "/readyz")
-        XCTAssertEqual(ready.status, 503, "readyz after the only replica failed: \(ready.text)")
-        let second = try roundTrip(port: router, "POST", "/v1/chat/completions", body: Bodies.chat())
-        assertOpenAIError(second, status: 503, code: "no_replica_available", "replica kept out")
+        // With health checks the first probe marks it down: not ready, and requests are refused at once
+        // without trying it, with a message naming the pool.
+        let started = now()
+        let checked = try startRouter(yaml: """
+            listen: LISTEN
+            health: {interval: 200ms}
+            pools:
+              sim:
+                replicas: [http://127.0.0.1:\(dead)]
+            """, expectReady: false)
+        var ready = 0
+        while now() - started < 1 {
+            ready = try roundTrip(port: checked, "GET", "/readyz").status
+            if ready == 503 { break }
+            usleep(20_000)
+        }
+        XCTAssertEqual(ready, 503, "readyz once the only replica's first probe failed\n\(childLogs)")
+        let sent = now()
+        let r = try roundTrip(port: checked, "POST", "/v1/chat/completions", body: Bodies.chat())
+        let took = now() - sent
+        assertOpenAIError(r, status: 503, code: "no_replica_available", "replica down")
+        XCTAssertTrue(r.text.contains("'sim'"), "the message names the pool: \(r.text)")
+        XCTAssertLessThan(now() - started, 1.0, "503 within a second of the router starting")
+        XCTAssertLessThan(took, 0.2, "refused without trying the replica: \(ms(took)) ms")
+        print("refused replica: readyz 503 and no_replica_available \(ms(now() - started)) ms after start; request \(ms(took)) ms")
     }
 
-    func testFailedReplicaIsTriedAgainAfterItsPenalty() throws {
+    func testKilledReplicaRejoinsAfterItsHealthChecksPass() throws {
         let port = try Ports.free()
-        let router = try startRouter(replicas: ["http://127.0.0.1:\(port)"], models: nil, expectReady: false)
-        XCTAssertEqual(try roundTrip(port: router, "POST", "/v1/completions", body: Bodies.completion()).status, 502)
-        let failedAt = now()
-        // The replica comes up; the router keeps it out for its 2 s penalty, then uses it again.
-        let child = try spawn("sim-late", ["sim", "--port", String(port), "--speedup", "10"])
-        try waitReady(child, port: port, path: "/health")
-        XCTAssertEqual(try roundTrip(port: router, "GET", "/readyz").status, 503, "still within the penalty")
-        let deadline = failedAt + 4
-        var ready = 0
-        while now() < deadline {
-            ready = try roundTrip(port: router, "GET", "/readyz").status
-            if ready == 200 { break }
-            usleep(50_000)
-        }
-        XCTAssertEqual(ready, 200, "ready again after the penalty")
-        XCTAssertGreaterThanOrEqual(now() - failedAt, 1.9, "the penalty lasts about 2 s")
+        let sim = try spawn("sim-first", ["sim", "--port", String(port), "--speedup", "10"])
+        try waitReady(sim, port: port, path: "/health")
+        let router = try startRouter(replicas: ["http://127.0.0.1:\(port)"], models: nil, extra: "health: {interval: 200ms}\n")
+        XCTAssertEqual(try roundTrip(port: router, "POST", "/v1/completions", body: Bodies.completion(maxTokens: 2)).status, 200)
+
+        // Killed without warning: three failed probes (fall 3, 200 ms apart) take it down.
+        kill(sim.process.processIdentifier, SIGKILL)
+        sim.process.waitUntilExit()
+        let killedAt = now()
+        let down = try pollReadyz(router, until: 503, within: 1.5)
+        XCTAssertNotNil(down, "readyz still 200 1.5 s after the only replica was killed\n\(childLogs)")
+        let refused = try roundTrip(port: router, "POST", "/v1/completions", body: Bodies.completion(maxTokens: 2))
+        assertOpenAIError(refused, status: 503, code: "no_replica_available", "replica down")
+
+        // Back on the same port: two good probes (rise 2) bring it back.
+        let again = try spawn("sim-again", ["sim", "--port", String(port), "--speedup", "10"])
+        try waitReady(again, port: port, path: "/health")
+        let restartedAt = now()
+        let up = try pollReadyz(router, until: 200, within: 1.5)
+        XCTAssertNotNil(up, "readyz not 200 1.5 s after the replica came back\n\(childLogs)")
+        XCTAssertTrue(routerLog(router).contains("health: replica http://127.0.0.1:\(port) up"), "the recovery is one log line\n\(childLogs)")
         let r = try roundTrip(port: router, "POST", "/v1/completions", body: Bodies.completion(maxTokens: 2))
         XCTAssertEqual(r.status, 200, r.text)
+        print("killed replica: down after \(ms((down ?? killedAt) - killedAt)) ms, up again \(ms((up ?? restartedAt) - restartedAt)) ms after its restart")
+    }
+
+    /// Polls GET /readyz until it answers `status`; returns when, or nil after `within` seconds.
+    private func pollReadyz(_ router: Int, until status: Int, within: Double) throws -> Double? {
+        let deadline = now() + within
+        while now() < deadline {
+            if try roundTrip(port: router, "GET", "/readyz").status == status { return now() }
+            usleep(20_000)
+        }
+        return nil
     }
 
     func testReplicaResettingBeforeAnsweringGives502() throws {
-        let replica = try ResettingServer()
-        defer { replica.stop() }
-        let router = try startRouter(replicas: ["http://127.0.0.1:\(replica.port)"], models: nil)
+        let first = try ResettingServer()
+        defer { first.stop() }
+        let second = try ResettingServer()
+        defer { second.stop() }
+        // Health checks off: their probes would be reset too and take both replicas down before the request.
+        let router = try startRouter(replicas: ["http://127.0.0.1:\(first.port)", "http://127.0.0.1:\(second.port)"],
+                                     models: nil, extra: "health: {enabled: false}\n")
 
         let r = try roundTrip(port: router, "POST", "/v1/chat/completions", body: Bodies.chat(stream: true))
-        assertOpenAIError(r, status: 502, code: "bad_gateway", "replica reset")
-        XCTAssertGreaterThanOrEqual(replica.resetCount, 1, "the request reached the resetting replica")
-        XCTAssertEqual(try roundTrip(port: router, "GET", "/readyz").status, 503, "a reset marks the replica failing")
+        assertOpenAIError(r, status: 502, code: "bad_gateway", "both replicas reset")
+        XCTAssertGreaterThanOrEqual(first.resetCount, 1, "the request reached the first resetting replica")
+        XCTAssertGreaterThanOrEqual(second.resetCount, 1, "the request was retried on the second resetting replica")
+        let line = accessLines(router, atLeast: 1).first { $0.contains("status=502") }
+        XCTAssertNotNil(line, "an access-log line for the 502\n\(childLogs)")
+        XCTAssertTrue(line?.contains("retries=1 ") ?? false, "one retry, on the other replica: \(line ?? "")")
+        // One reset is not five in a row: nobody is ejected, the router stays ready.
+        XCTAssertEqual(try roundTrip(port: router, "GET", "/readyz").status, 200)
     }
 
     func testReplicaResettingMidStreamNeverFakesTheEnd() throws {
@@ -106,18 +160,19 @@ final class ErrorResponseTests: IntegrationTestCase {
         let c = try RawHTTPConnection(port: router)
         defer { c.close() }
         try c.send(requestText("POST", "/v1/chat/completions", body: Bodies.chat(maxTokens: 20, stream: true)))
-        XCTAssertEqual(try c.readHead().status, 200)
-        var text = ""
-        var ended = false
-        do {
-            while let part = try c.readBodyPart(timeout: 3) { text += String(decoding: part, as: UTF8.self) }
-            ended = true
-        } catch ClientError.peerClosed {
-            // the honest signal for a chunked stream the replica broke
-        }
-        XCTAssertFalse(text.contains("[DONE]"), "a broken stream must not end with [DONE]: \(text)")
-        XCTAssertFalse(text.contains("\"finish_reason\":\"length\""), "no fake finish: \(text)")
-        XCTAssertFalse(ended, "the chunked response must not be terminated cleanly: \(text)")
+        // The sim resets between whole chunks and whole events, so the router can end the stream honestly:
+        // an SSE error event, then the chunked body's last chunk (readResponse throws if it is missing).
+        let r = try c.readResponse(timeout: 3)
+        XCTAssertEqual(r.status, 200)
+        XCTAssertEqual(r.head.framing, .chunked)
+        XCTAssertFalse(r.text.contains("[DONE]"), "a broken stream must not end with [DONE]: \(r.text)")
+        XCTAssertFalse(r.text.contains("\"finish_reason\":\"length\""), "no fake finish: \(r.text)")
+        let events = r.sseEvents().map(\.data)
+        let last = try XCTUnwrap(events.last, "no SSE event at all")
+        XCTAssertTrue(last.hasPrefix(#"{"error":"#), "the last event is an error: \(events)")
+        let error = (try? JSONSerialization.jsonObject(with: Data(last.utf8))) as? [String: Any]
+        XCTAssertEqual((error?["error"] as? [String: Any])?["code"] as? String, "bad_gateway", last)
+        XCTAssertEqual(events.filter { $0.hasPrefix(#"{"error":"#) }.count, 1, "exactly one error event")
         // The router is still fine for the next client.
         XCTAssertEqual(try roundTrip(port: router, "GET", "/healthz").status, 200)
     }

@@ -197,6 +197,32 @@ class IntegrationTestCase: XCTestCase {
         throw HarnessError("\(child.name) not ready on :\(port)\(path) within \(IntegrationTestCase.startupTimeout) s (\(last)); log:\n\(child.log)")
     }
 
+    /// The router child listening on `port` (started by `startRouter`).
+    func routerChild(_ port: Int) -> ChildProcess? { children.first { $0.name == "router-\(port)" } }
+
+    /// The file `startRouter` wrote for the router on `port` (rewrite it and send SIGHUP to reload).
+    func routerConfigFile(_ port: Int) -> URL { workDirectory.appendingPathComponent("router-\(port).yaml") }
+
+    /// What the router on `port` wrote to standard error so far (access-log and state-change lines).
+    func routerLog(_ port: Int) -> String { routerChild(port)?.log ?? "" }
+
+    /// The router's access-log lines so far.
+    func accessLines(_ port: Int) -> [Substring] {
+        routerLog(port).split(separator: "\n").filter { $0.contains(" access ") }
+    }
+
+    /// The router's access-log lines once there are at least `count` (a line may be written just after
+    /// the client got its response), or whatever there is after `within` seconds.
+    func accessLines(_ port: Int, atLeast count: Int, within: Double = 1) -> [Substring] {
+        let deadline = now() + within
+        var lines = accessLines(port)
+        while lines.count < count && now() < deadline {
+            usleep(10_000)
+            lines = accessLines(port)
+        }
+        return lines
+    }
+
     /// The logs of every child, for failure messages.
     var childLogs: String {
         children.map { "--- \($0.name) ---\n\($0.log)" }.joined(separator: "\n")
@@ -216,4 +242,9 @@ func simMetric(port: Int, _ name: String, reason: String? = nil) throws -> Doubl
     }
     guard found else { throw HarnessError("metric \(name) \(reason ?? "") not on :\(port)/metrics:\n\(r.text)") }
     return total
+}
+
+/// The `name=value` field of an access-log line, e.g. `accessField(line, "retries")`.
+func accessField(_ line: Substring, _ name: String) -> String? {
+    line.split(separator: " ").first { $0.hasPrefix(name + "=") }.map { String($0.dropFirst(name.count + 1)) }
 }
