@@ -22,6 +22,7 @@ help:
 	@echo "make deps           check the Debian -dev packages; install them when root, else print the command"
 	@echo "make build          deps, then the release binary at $(BIN)"
 	@echo "make test           deps, build, swift test, then the interop tests in Tests/interop"
+	@echo "make unit-test      swift test only;  make interop-test: the interop tests only (needs the build)"
 	@echo "make demo           deps, build, then '$(BIN) demo'"
 	@echo "make bench-overhead proxy overhead against nginx direct and nghttpx (benchmarks/overhead)"
 	@echo "make bench-deps     install what the benchmarks need (nginx-light, nghttpx, wrk)"
