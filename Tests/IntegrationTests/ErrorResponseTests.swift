@@ -120,5 +120,8 @@ final class ErrorResponseTests: IntegrationTestCase {
         XCTAssertFalse(ended, "the chunked response must not be terminated cleanly: \(text)")
         // The router is still fine for the next client.
         XCTAssertEqual(try roundTrip(port: router, "GET", "/healthz").status, 200)
+        // And the simulated replica survives its own injected reset (it used to crash: the reset cancelled
+        // the request while the engine was iterating its batch).
+        XCTAssertEqual(try roundTrip(port: sim[0], "GET", "/health").status, 200, "the sim must survive --reset-mid-stream")
     }
 }
