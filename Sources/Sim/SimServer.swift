@@ -91,7 +91,21 @@ public final class SimReplica {
         schedule()
     }
 
+    /// True while the engine is emitting events. A cancel then (a write that fails, a simulated reset)
+    /// must wait: the engine is iterating its batch and must not have it changed underneath.
+    private var advancing = false
+    private var deferredCancels: [Int] = []
+
     private func advanceEngine(to now: Double) {
+        advancing = true
+        defer {
+            advancing = false
+            if !deferredCancels.isEmpty {
+                let ids = deferredCancels
+                deferredCancels = []
+                for id in ids { engine.cancel(id: id, now: now) }
+            }
+        }
         engine.advance(to: now) { event in
             switch event {
             case .firstToken(let id): self.requests[id]?.emitToken(first: true)
@@ -120,8 +134,12 @@ public final class SimReplica {
     func cancel(_ r: SimRequest) {
         guard requests.removeValue(forKey: r.id) != nil else { return }
         clientGone += 1
-        engine.cancel(id: r.id, now: monotonicSeconds())
-        schedule()
+        if advancing {
+            deferredCancels.append(r.id)   // tick() reschedules after the events
+        } else {
+            engine.cancel(id: r.id, now: monotonicSeconds())
+            schedule()
+        }
     }
 
     func connectionClosed(_ c: SimConnection) { connections[ObjectIdentifier(c)] = nil }

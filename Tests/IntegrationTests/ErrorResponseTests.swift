@@ -175,5 +175,8 @@ final class ErrorResponseTests: IntegrationTestCase {
         XCTAssertEqual(events.filter { $0.hasPrefix(#"{"error":"#) }.count, 1, "exactly one error event")
         // The router is still fine for the next client.
         XCTAssertEqual(try roundTrip(port: router, "GET", "/healthz").status, 200)
+        // And the simulated replica survives its own injected reset (it used to crash: the reset cancelled
+        // the request while the engine was iterating its batch).
+        XCTAssertEqual(try roundTrip(port: sim[0], "GET", "/health").status, 200, "the sim must survive --reset-mid-stream")
     }
 }
