@@ -39,7 +39,9 @@ public struct ReplicaPicker {
         for step in 0..<n {
             let i = (cursor + step) % n
             if pool.canTake(i, now: now) && !excluding.contains(i) {
-                cursor = (i + 1) % n
+                // A retry's pick does not move the rotation: otherwise, with a bad replica next to a good
+                // one, every new request would land on the bad one first.
+                if excluding.isEmpty { cursor = (i + 1) % n }
                 return i
             }
         }

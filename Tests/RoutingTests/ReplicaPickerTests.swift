@@ -20,6 +20,17 @@ final class ReplicaPickerTests: XCTestCase {
         XCTAssertTrue((0..<4).map { _ in picker.pick(p, now: 41)! }.contains(1))
     }
 
+    /// A retry's pick (with exclusions) must not advance the rotation: with replica 0 bad, requests
+    /// would otherwise always start on it.
+    func testRetryPicksDoNotMoveTheRoundRobinCursor() {
+        let p = pool(2, policy: .roundRobin)
+        var picker = ReplicaPicker(kind: .roundRobin, seed: 1)
+        XCTAssertEqual(picker.pick(p, now: 0), 0)
+        XCTAssertEqual(picker.pick(p, now: 0, excluding: [0]), 1)   // the retry of that request
+        XCTAssertEqual(picker.pick(p, now: 0), 1, "the next request starts on replica 1, not back on 0")
+        XCTAssertEqual(picker.pick(p, now: 0), 0)
+    }
+
     func testHealthDownAndDrainedReplicasAreSkipped() {
         let p = Pool(config: PoolConfig(name: "p", models: [], replicas: (0..<3).map { ReplicaAddress(host: "127.0.0.1", port: 9000 + $0) }),
                      healthChecked: true)
