@@ -46,7 +46,7 @@ public final class SimReplica {
     public let engine: Engine
     let faults: SimFaults
     let modelName: String
-    private var rng: SimRandom
+    private var rng: EngineRandom
     private let startedAt: Double
     private var timer: LoopTimer!
     private var nextID = 1
@@ -62,7 +62,7 @@ public final class SimReplica {
         faults = options.faults
         modelName = options.engine.modelName
         engine = Engine(config: options.engine, seed: seed)
-        rng = SimRandom(seed: seed)
+        rng = EngineRandom(seed: seed)
         startedAt = monotonicSeconds()
         var acceptHandler: ((Int32, SocketAddress) -> Void)?
         listener = try Listener(loop: loop, address: address) { fd, peer in acceptHandler?(fd, peer) }
@@ -82,7 +82,7 @@ public final class SimReplica {
 
     var isLoading: Bool { monotonicSeconds() - startedAt < faults.slowStartSeconds }
 
-    func draw() -> Double { rng.nextUnit() }
+    func draw() -> Double { rng.unit() }
 
     // MARK: engine clock
 
@@ -146,18 +146,4 @@ public final class SimReplica {
 
     /// A hung request whose client gave up: never reached the engine, but the client did go away.
     func noteHangAbandoned() { clientGone += 1; hangAbandoned += 1 }
-}
-
-/// A tiny seeded generator for fault draws (SplitMix64).
-struct SimRandom {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func nextUnit() -> Double { Double(next() >> 11) / Double(1 << 53) }
 }
