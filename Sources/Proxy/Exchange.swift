@@ -55,6 +55,8 @@ final class Exchange: ConnectionHandler {
     /// The current replica's position in `pool`, and whether its outcome reached the outlier detector.
     private var replicaIndex = 0
     private var outcomeRecorded = false
+    /// A retry was possible but the retry budget said no (shown in the access log).
+    private var retryBudgetRefused = false
     private var retries = 0
     private var countedActive = false
     private var countedRetrying = false
@@ -194,7 +196,10 @@ final class Exchange: ConnectionHandler {
     /// Is another attempt possible: retries left, budget, and a replica not tried yet that is available?
     private func canRetry() -> Bool {
         guard !done, let pool, retries < server.config.retry.retries else { return false }
-        if !countedRetrying && !server.retryBudgetAllows() { return false }
+        if !countedRetrying && !server.retryBudgetAllows() {
+            retryBudgetRefused = true
+            return false
+        }
         let now = server.loop.now
         return pool.replicas.indices.contains { pool.isAvailable($0, now: now) && !tried.contains($0) }
     }
@@ -367,10 +372,11 @@ final class Exchange: ConnectionHandler {
         if client.pendingWriteBytes > Exchange.clientHighWater { c.pauseReading() }
     }
 
-    /// Feeds the outlier detector once per attempt (a mid-stream break may add a failure after the head's
-    /// verdict: `again`). State changes are one log line each.
-    private func recordOutcome(_ outcome: OutlierDetector.Outcome, again: Bool = false) {
-        guard let pool, !outcomeRecorded || again else { return }
+    /// Feeds the outlier detector once per attempt. A 2xx is judged when its body ends, not at the head:
+    /// a replica that answers 200 and then breaks every stream must count as failing (and be ejected).
+    /// State changes are one log line each.
+    private func recordOutcome(_ outcome: OutlierDetector.Outcome) {
+        guard let pool, !outcomeRecorded else { return }
         outcomeRecorded = true
         if let line = pool.record(outcome, replica: replicaIndex, now: server.loop.now) {
             if case .gatewayFailure = outcome { Log.warn(line) } else { Log.info(line) }
@@ -380,7 +386,7 @@ final class Exchange: ConnectionHandler {
     private func sendResponseHead(_ h: HTTPHead) {
         var retryAfter: Double?
         if let v = h.firstValue("retry-after"), let seconds = Int(h.string(v)) { retryAfter = Double(seconds) }
-        recordOutcome(.forStatus(h.status, retryAfter: retryAfter))
+        if h.status < 200 || h.status >= 300 { recordOutcome(.forStatus(h.status, retryAfter: retryAfter)) }
         record.status = h.status
         upstreamKeepAlive = h.keepAlive
         clientKeepAlive = session.keepAliveAllowed
@@ -480,7 +486,7 @@ final class Exchange: ConnectionHandler {
             if attemptFailed(failure) { return }
             return fail(lastError, outcome: lastOutcome)
         }
-        recordOutcome(.gatewayFailure(reason: reason.summary), again: true)
+        recordOutcome(.gatewayFailure(reason: reason.summary))
         upstream = nil
         upstreamBroken("Replica \(url) \(reason.summary) in the middle of the response", outcome: "upstream_reset")
     }
@@ -488,6 +494,7 @@ final class Exchange: ConnectionHandler {
     /// The replica failed after the response started: end the client's response as cleanly as the
     /// framing allows, never with a fake end of stream.
     private func upstreamBroken(_ message: String, outcome: String) {
+        recordOutcome(.gatewayFailure(reason: outcome))
         upstream?.close()
         upstream = nil
         if !responseHeadSent {
@@ -521,6 +528,7 @@ final class Exchange: ConnectionHandler {
     }
 
     private func complete() {
+        recordOutcome(.success)
         done = true
         finishAccounting()
         releaseReplica()
@@ -537,7 +545,7 @@ final class Exchange: ConnectionHandler {
     func clientGone(_ reason: CloseReason) {
         guard !done else { return }
         done = true
-        if upstream != nil && !responseHeadSent { recordOutcome(.cancelled) }
+        if upstream != nil { recordOutcome(.cancelled) }   // no verdict on the replica: the client left
         finishAccounting()
         upstream?.abort()
         upstream = nil
@@ -577,6 +585,9 @@ final class Exchange: ConnectionHandler {
     // MARK: phase 10: log
 
     private func log() {
+        if retryBudgetRefused && record.outcome == "ok" && !(200..<300).contains(record.status) {
+            record.outcome = "retry_budget_exhausted"
+        }
         server.loop.updateNow()
         record.totalMs = (server.loop.now - requestStart) * 1000
         if server.config.accessLog { AccessLog.write(record) }

@@ -164,6 +164,27 @@ final class FaultInjectionTests: IntegrationTestCase {
         print("mid-stream resets: \(broken) broken with an error event, \(complete) complete; slowest \(ms(slowest)) ms")
     }
 
+    /// A replica that answers 200 and then breaks every stream is failing, whatever its status line says:
+    /// the verdict on a 2xx waits for the end of its body, so five broken streams in a row eject it.
+    func testReplicaBreakingEveryStreamIsEjected() throws {
+        let good = try startSim(replicas: 3, ["--speedup", "10"])
+        let resetting = try startSim(["--reset-mid-stream", "1", "--speedup", "10"])[0]
+        let admin = try Ports.free()
+        let router = try startRouter(yaml: yaml([resetting] + good, admin: admin))
+
+        var broken = 0
+        for _ in 0..<40 {
+            let c = try RawHTTPConnection(port: router)
+            defer { c.close() }
+            try c.send(requestText("POST", "/v1/chat/completions", body: Bodies.chat(maxTokens: 8, stream: true)))
+            let r = try c.readResponse(timeout: 2)
+            if r.sseEvents().last?.data != "[DONE]" { broken += 1 }
+        }
+        XCTAssertEqual(broken, 5, "the resetting replica broke 5 streams, then was ejected\n\(routerLog(router))")
+        XCTAssertTrue(routerLog(router).contains("outlier: replica http://127.0.0.1:\(resetting) ejected"), routerLog(router))
+        XCTAssertEqual(state(try adminReplicas(admin), resetting), "ejected")
+    }
+
     // MARK: 5. client errors never eject
 
     func testClientErrorsPassThroughAndNeverEject() throws {
