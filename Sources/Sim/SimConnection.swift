@@ -4,6 +4,9 @@ import HTTP
 import Runtime
 
 final class SimConnection: ConnectionHandler {
+    /// The context length /v1/models advertises (Llama-3.1-8B's 131,072 tokens), enforced like vLLM does.
+    static let maxModelLen = 131_072
+
     unowned let replica: SimReplica
     let conn: TCPConnection
     private var parser: HTTP1Parser
@@ -100,6 +103,10 @@ final class SimConnection: ConnectionHandler {
         let includeUsage = ((json["stream_options"] as? [String: Any])?["include_usage"] as? Bool) ?? false
         let maxTokens = (json["max_tokens"] as? Int) ?? (json["max_completion_tokens"] as? Int) ?? SimRequest.defaultMaxTokens
 
+        let promptTokens = Engine.promptTokens(byteCount: prompt.count)
+        if promptTokens + maxTokens > SimConnection.maxModelLen {
+            return respond(status: 400, json: vllmError("This model's maximum context length is \(SimConnection.maxModelLen) tokens. However, you requested \(promptTokens + maxTokens) tokens (\(promptTokens) in the messages, \(maxTokens) in the completion). Please reduce the length of the messages or completion.", type: "BadRequestError", code: 400), close: false)
+        }
         let f = replica.faults
         if f.hang > 0 && replica.draw() < f.hang { hanging = true; return }
         if f.fail500 > 0 && replica.draw() < f.fail500 {
@@ -120,6 +127,9 @@ final class SimConnection: ConnectionHandler {
             conn.write(Array("HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\ntransfer-encoding: chunked\r\n\r\n".utf8))
             conn.flush()
         }
+        // Writing the head can find the client already gone (it reset right after sending): then there is
+        // nothing to generate for, and the engine must never hear of this request.
+        if conn.isClosed { active = nil; return }
         replica.submit(r, prompt: prompt)
     }
 
@@ -192,7 +202,8 @@ final class SimRequest {
     /// OpenAI's documented default for legacy completions; vLLM would use the rest of the context.
     static let defaultMaxTokens = 16
 
-    unowned let connection: SimConnection
+    /// Weak: the connection may close (client gone) while the engine still has an event queued for us.
+    weak var connection: SimConnection?
     var id = 0
     let chat: Bool
     let stream: Bool
@@ -218,6 +229,7 @@ final class SimRequest {
     }
 
     func emitToken(first: Bool) {
+        guard let connection else { return }
         generated += 1
         if let limit = resetAfterTokens, generated > limit {
             connection.resetConnection(self)
@@ -241,6 +253,7 @@ final class SimRequest {
     }
 
     func finish() {
+        guard let connection else { return }
         if let limit = resetAfterTokens, generated >= limit {
             connection.resetConnection(self)
             return

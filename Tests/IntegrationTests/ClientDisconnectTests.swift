@@ -92,4 +92,21 @@ final class ClientDisconnectTests: IntegrationTestCase {
         c.close()
         assertPromptAbort(try abortDelay(simPort: sim[0], before: before, since: closed), "replica hanging")
     }
+
+    /// A client that resets right after sending a streaming request (SO_LINGER 0) must not take the
+    /// simulated replica down: the sim used to crash on a freed connection when the engine's first token came.
+    func testClientResettingRightAfterAStreamingRequestLeavesTheSimRunning() throws {
+        let sim = try startSim(["--speedup", "10"])[0]
+        for _ in 0..<5 {
+            let c = try RawHTTPConnection(port: sim)
+            try c.send(requestText("POST", "/v1/completions", body: Bodies.completion(maxTokens: 3, stream: true)))
+            var lin = linger(l_onoff: 1, l_linger: 0)
+            setsockopt(c.fd, SOL_SOCKET, SO_LINGER, &lin, socklen_t(MemoryLayout<linger>.size))
+            c.close()
+        }
+        usleep(300_000)   // the engine's first tokens for those requests fall due here
+        XCTAssertEqual(try roundTrip(port: sim, "GET", "/health").status, 200, "the sim survived the resets")
+        let r = try roundTrip(port: sim, "POST", "/v1/completions", body: Bodies.completion(maxTokens: 2))
+        XCTAssertEqual(r.status, 200, r.text)
+    }
 }
