@@ -126,4 +126,15 @@ final class TCPConnectionTests: XCTestCase {
         b.release()
         XCTAssertEqual(b.allocatedBytes, 0)
     }
+
+    func testASecondListenerOnATakenAddressFails() throws {
+        let first = try Listener(loop: loop, address: try SocketAddress.resolve(host: "127.0.0.1", port: 0)) { fd, _ in Glibc.close(fd) }
+        defer { first.close() }
+        XCTAssertThrowsError(try Listener(loop: loop, address: first.address) { fd, _ in Glibc.close(fd) }) { error in
+            XCTAssertTrue("\(error)".contains("Address already in use"), "\(error)")
+        }
+        // Workers of one process share the port on purpose.
+        let second = try Listener(loop: loop, address: first.address, exclusive: false) { fd, _ in Glibc.close(fd) }
+        second.close()
+    }
 }
