@@ -33,6 +33,7 @@ let package = Package(
         .testTarget(name: "SimTests", dependencies: ["Sim", "HTTP"]),
         .testTarget(name: "IntegrationTests", dependencies: ["HTTP"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime"]),
+        .testTarget(name: "ObservabilityTests", dependencies: ["Observability"]),
         .testTarget(name: "FleetTests", dependencies: ["Fleet", "Config", "Runtime", "HTTP"]),
     ]
 )

@@ -30,12 +30,37 @@ public enum AccessLog {
     /// Writes the record as one line on standard error (a single write, so lines never interleave).
     public static func write(_ r: AccessRecord) {
         var line = timestamp()
-        line += " access req=\(r.requestID) client=\(r.clientAddress) \"\(r.method) \(r.path)\" status=\(r.status)"
-        line += " model=\(r.model) pool=\(r.pool) replica=\(r.replica) in=\(r.requestBytes) out=\(r.responseBytes)"
+        line += " access req=\(safe(r.requestID)) client=\(r.clientAddress) \"\(safe(r.method)) \(safe(r.path))\" status=\(r.status)"
+        line += " model=\(quotedIfNeeded(r.model)) pool=\(quotedIfNeeded(r.pool)) replica=\(r.replica) in=\(r.requestBytes) out=\(r.responseBytes)"
         line += " connect_ms=\(ms(r.connectMs)) ttfb_ms=\(ms(r.firstByteMs)) total_ms=\(ms(r.totalMs)) retries=\(r.retries) end=\(r.outcome)"
-        if let e = r.errorMessage { line += " error=\"\(e)\"" }
+        if let e = r.errorMessage { line += " error=\"\(safe(e))\"" }
         line += "\n"
         emit(line)
+    }
+
+    /// Client-controlled text (model, path, request id) must never forge a log line: control bytes,
+    /// quotes and backslashes are escaped.
+    static func safe(_ s: String) -> String {
+        guard s.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F || $0 == 0x22 || $0 == 0x5C }) else { return s }
+        var out = ""
+        for u in s.unicodeScalars {
+            switch u.value {
+            case 0x22: out += "\\\""
+            case 0x5C: out += "\\\\"
+            case 0x0A: out += "\\n"
+            case 0x0D: out += "\\r"
+            case 0x09: out += "\\t"
+            case 0..<0x20, 0x7F: out += "\\x" + String(u.value, radix: 16)
+            default: out.unicodeScalars.append(u)
+            }
+        }
+        return out
+    }
+
+    /// A value with spaces is quoted so the line still splits into key=value fields.
+    static func quotedIfNeeded(_ s: String) -> String {
+        let e = safe(s)
+        return e.contains(" ") || e.isEmpty ? "\"\(e)\"" : e
     }
 
     static func ms(_ v: Double) -> String {
@@ -47,9 +72,10 @@ public enum AccessLog {
 
 /// Operational log lines (start-up, config errors, state changes): "<time> <level> <message>".
 public enum Log {
-    public static func info(_ message: String) { emit("\(timestamp()) info \(message)\n") }
-    public static func warn(_ message: String) { emit("\(timestamp()) warn \(message)\n") }
-    public static func error(_ message: String) { emit("\(timestamp()) error \(message)\n") }
+    // Messages can carry client text (a model name in an error): one line each, whatever it holds.
+    public static func info(_ message: String) { emit("\(timestamp()) info \(AccessLog.safe(message))\n") }
+    public static func warn(_ message: String) { emit("\(timestamp()) warn \(AccessLog.safe(message))\n") }
+    public static func error(_ message: String) { emit("\(timestamp()) error \(AccessLog.safe(message))\n") }
 }
 
 func emit(_ line: String) {
