@@ -268,8 +268,10 @@ final class Exchange: ConnectionHandler {
         record.requestID = String(decoding: requestID, as: UTF8.self)
     }
 
-    /// Request line and fields for the replica: the client's, minus hop-by-hop fields, plus ours.
+    /// Request line and fields for the replica: the client's, minus hop-by-hop fields (also those its
+    /// Connection header names) and the proxy credentials meant for us, plus ours.
     private func buildUpstreamHead(replica: Replica) {
+        let extraHopByHop = connectionNamesFields(head)
         var out: [UInt8] = []
         out.reserveCapacity(head.bytes.count + 128)
         out.append(contentsOf: head.bytes[head.method])
@@ -280,7 +282,8 @@ final class Exchange: ConnectionHandler {
         var priorForwardedFor: ArraySlice<UInt8>?
         for f in head.fields {
             let name = head.bytes[f.name]
-            if isHopByHop(name) || bytesEqualLowercase(name, "expect") || bytesEqualLowercase(name, "x-request-id") { continue }
+            if isHopByHop(name) || (extraHopByHop && head.isHopByHop(f)) || bytesEqualLowercase(name, "expect")
+                || bytesEqualLowercase(name, "x-request-id") || bytesEqualLowercase(name, "proxy-authorization") { continue }
             if bytesEqualLowercase(name, "x-forwarded-for") { priorForwardedFor = head.bytes[f.value]; continue }
             if bytesEqualLowercase(name, "host") { sawHost = true }
             out.append(contentsOf: name)
@@ -384,6 +387,7 @@ final class Exchange: ConnectionHandler {
     }
 
     private func sendResponseHead(_ h: HTTPHead) {
+        let extraHopByHop = connectionNamesFields(h)
         var retryAfter: Double?
         if let v = h.firstValue("retry-after"), let seconds = Int(h.string(v)) { retryAfter = Double(seconds) }
         if h.status < 200 || h.status >= 300 { recordOutcome(.forStatus(h.status, retryAfter: retryAfter)) }
@@ -410,7 +414,8 @@ final class Exchange: ConnectionHandler {
         out.append("\r\n")
         for f in h.fields {
             let name = h.bytes[f.name]
-            if isHopByHop(name) || bytesEqualLowercase(name, "x-request-id") { continue }
+            if isHopByHop(name) || (extraHopByHop && h.isHopByHop(f)) || bytesEqualLowercase(name, "x-request-id")
+                || bytesEqualLowercase(name, "proxy-authenticate") { continue }
             if bytesEqualLowercase(name, "content-type") && bytesHavePrefixLowercase(h.bytes[f.value], "text/event-stream") {
                 isEventStream = true
             }
@@ -593,6 +598,21 @@ final class Exchange: ConnectionHandler {
         if server.config.accessLog { AccessLog.write(record) }
         else if let e = record.errorMessage { Log.warn("req=\(record.requestID) \(record.outcome): \(e)") }
     }
+}
+
+/// Does a Connection header name fields beyond close/keep-alive (which then are hop-by-hop too)? Rare,
+/// so the exact per-field check runs only then.
+func connectionNamesFields(_ h: HTTPHead) -> Bool {
+    var names = false
+    for f in h.fields where h.nameEquals(f, "connection") {
+        h.forEachListElement(f.value) { e in
+            let v = h.bytes[e]
+            if !bytesEqualLowercase(v, "close") && !bytesEqualLowercase(v, "keep-alive") { names = true }
+            return !names
+        }
+        if names { return true }
+    }
+    return false
 }
 
 /// Fields that describe one connection, not the message: never forwarded (RFC 9110 §7.6.1).

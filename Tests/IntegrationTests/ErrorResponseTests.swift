@@ -179,4 +179,34 @@ final class ErrorResponseTests: IntegrationTestCase {
         // the request while the engine was iterating its batch).
         XCTAssertEqual(try roundTrip(port: sim[0], "GET", "/health").status, 200, "the sim must survive --reset-mid-stream")
     }
+
+    /// What reaches the replica: the client's fields minus hop-by-hop ones (also those its Connection
+    /// header names) and proxy credentials; x-request-id kept; x-forwarded-for extended with the client.
+    func testForwardedHeadCarriesIdsAndDropsHopByHopFields() throws {
+        let replica = try ResettingServer()
+        defer { replica.stop() }
+        let router = try startRouter(yaml: """
+            listen: LISTEN
+            retry: {retries: 0}
+            health: {enabled: false}
+            pools:
+              p:
+                replicas: [http://127.0.0.1:\(replica.port)]
+            """)
+        let c = try RawHTTPConnection(port: router)
+        defer { c.close() }
+        let body = Bodies.chat()
+        try c.send("POST /v1/chat/completions HTTP/1.1\r\nhost: router\r\ncontent-type: application/json\r\n"
+                   + "connection: keep-alive, x-drop\r\nx-drop: secret\r\nproxy-authorization: Basic abc\r\n"
+                   + "x-keep: yes\r\nx-forwarded-for: 10.0.0.9\r\nx-request-id: my-id-1\r\n"
+                   + "content-length: \(body.utf8.count)\r\n\r\n" + body)
+        XCTAssertEqual(try c.readResponse(timeout: 3).status, 502)
+        let seen = replica.lastRequest.lowercased()
+        XCTAssertTrue(seen.contains("x-keep: yes"), seen)
+        XCTAssertTrue(seen.contains("x-request-id: my-id-1"), seen)
+        XCTAssertTrue(seen.contains("x-forwarded-for: 10.0.0.9, 127.0.0.1"), seen)
+        XCTAssertFalse(seen.contains("x-drop"), "a field the Connection header names is hop-by-hop: \(seen)")
+        XCTAssertFalse(seen.contains("proxy-authorization"), seen)
+        XCTAssertFalse(seen.contains("connection: keep-alive, x-drop"), seen)
+    }
 }

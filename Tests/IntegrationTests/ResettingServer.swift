@@ -12,6 +12,7 @@ final class ResettingServer {
         let lock = NSLock()
         var resets = 0
         var stopping = false
+        var lastRequest: [UInt8] = []
     }
 
     init() throws {
@@ -34,6 +35,8 @@ final class ResettingServer {
     }
 
     var resetCount: Int { state.lock.withLock { state.resets } }
+    /// The bytes of the last request it read (what the router forwarded).
+    var lastRequest: String { state.lock.withLock { String(decoding: state.lastRequest, as: UTF8.self) } }
 
     private static func serve(listenFD: Int32, state: State) {
         while !state.lock.withLock({ state.stopping }) {
@@ -55,7 +58,7 @@ final class ResettingServer {
             var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
             setsockopt(c, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
             close(c)
-            state.lock.withLock { state.resets += 1 }
+            state.lock.withLock { state.resets += 1; state.lastRequest = seen }
         }
         close(listenFD)
     }
