@@ -1,5 +1,6 @@
 // Starting and stopping helper processes (the demo's replicas and router), always by PID.
 import Glibc
+import Runtime
 
 struct ChildProcess {
     let pid: pid_t
@@ -21,7 +22,14 @@ struct ChildProcess {
         let argv: [UnsafeMutablePointer<CChar>?] = ([path] + args).map { strdup($0) } + [nil]
         defer { for p in argv { free(p) } }
         var pid: pid_t = 0
-        let rc = posix_spawn(&pid, path, &actions, nil, argv, environ)
+        // The child dies with us (SIGTERM on our death), even if we are killed without cleaning up.
+        var env: [String] = []
+        var e = environ
+        while let p = e.pointee { env.append(String(cString: p)); e += 1 }
+        env.append("\(ParentWatch.variable)=\(getpid())")
+        let envp: [UnsafeMutablePointer<CChar>?] = env.map { strdup($0) } + [nil]
+        defer { for p in envp { free(p) } }
+        let rc = posix_spawn(&pid, path, &actions, nil, argv, envp)
         guard rc == 0 else { throw UsageError(message: "cannot start \(name): \(String(cString: strerror(rc)))") }
         return ChildProcess(pid: pid, name: name)
     }

@@ -1,6 +1,7 @@
 // Verb dispatch, usage text and exit codes (0 ok, 1 runtime failure, 2 bad usage or config).
 import Glibc
 import Observability
+import Runtime
 
 enum SwitchyardCLI {
     static let version = "0.1.0"
@@ -20,6 +21,7 @@ enum SwitchyardCLI {
     """
 
     static func run(_ args: [String]) -> Int32 {
+        ParentWatch.applyIfRequested()
         guard let verb = args.first else {
             writeErr(usage)
             return 2

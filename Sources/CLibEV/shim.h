@@ -18,3 +18,7 @@ static inline struct ev_loop *sy_default_loop(void) { return ev_default_loop(EVF
 struct sockaddr;
 extern int accept4(int sockfd, struct sockaddr *addr, unsigned int *addrlen, int flags);
 static inline int sy_accept4(int fd, struct sockaddr *addr, unsigned int *len, int flags) { return accept4(fd, addr, len, flags); }
+
+// prctl is variadic, which Swift cannot call: a fixed-argument wrapper for PR_SET_PDEATHSIG (1).
+extern int prctl(int option, ...);
+static inline int sy_set_parent_death_signal(int signum) { return prctl(1, (unsigned long)signum, 0UL, 0UL, 0UL); }
