@@ -11,7 +11,7 @@ enum ConfigKeys {
     static let pool = ["models", "replicas", "policy"]
     static let policy = ["kind"]
     static let limits = ["max_header_bytes", "max_body_bytes"]
-    static let timeouts = ["connect", "client_header", "upstream_idle", "first_byte", "idle"]
+    static let timeouts = ["connect", "client_header", "client_body", "upstream_idle", "first_byte", "idle"]
     static let retry = ["retries", "statuses", "retry_on_429", "retry_after_cap", "backoff_base", "backoff_cap",
                         "budget_percent", "min_concurrent"]
     static let upstream = ["max_idle_per_replica"]
@@ -204,6 +204,7 @@ struct ConfigDecoder {
         if let pair = section["connect"] { timeouts.connect = try convert(pair, ValueSyntax.duration) }
         if let pair = section["client_header"] { timeouts.clientHeader = try convert(pair, ValueSyntax.duration) }
         if let pair = section["upstream_idle"] { timeouts.upstreamIdle = try convert(pair, ValueSyntax.duration) }
+        if let pair = section["client_body"] { timeouts.clientBody = try convert(pair, ValueSyntax.duration) }
         if let pair = section["first_byte"] { timeouts.firstByte = try convert(pair, ValueSyntax.duration) }
         if let pair = section["idle"] { timeouts.idle = try convert(pair, ValueSyntax.duration) }
         return timeouts

@@ -28,6 +28,7 @@ public enum ConfigPlan {
         out.append("timeouts:")
         out.append("  connect:              \(value(duration(c.timeouts.connect), isDefault: c.timeouts.connect == timeouts.connect))")
         out.append("  client_header:        \(value(duration(c.timeouts.clientHeader), isDefault: c.timeouts.clientHeader == timeouts.clientHeader))")
+        out.append("  client_body:          \(value(duration(c.timeouts.clientBody), isDefault: c.timeouts.clientBody == timeouts.clientBody))")
         out.append("  upstream_idle:        \(value(duration(c.timeouts.upstreamIdle), isDefault: c.timeouts.upstreamIdle == timeouts.upstreamIdle))")
         out.append("  first_byte:           \(value(duration(c.timeouts.firstByte), isDefault: c.timeouts.firstByte == timeouts.firstByte))")
         out.append("  idle:                 \(value(duration(c.timeouts.idle), isDefault: c.timeouts.idle == timeouts.idle))")

@@ -81,6 +81,8 @@ public struct Timeouts: Sendable, Equatable {
     public var clientHeader: Double = 30
     /// How long a pooled keep-alive upstream connection may sit unused before it is closed.
     public var upstreamIdle: Double = 4
+    /// A client's request body may pause this long between bytes (a stalled upload holds memory).
+    public var clientBody: Double = 60
     /// From sending the request to the replica's first response byte. Long prefills are normal: 5 min.
     public var firstByte: Double = 300
     /// Between two bytes of a response once it has started (a stalled stream). 5 min.

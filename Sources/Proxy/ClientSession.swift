@@ -84,12 +84,19 @@ final class ClientSession: ConnectionHandler {
                 if used == 0 || offset == input.count { return offset }
             case .head(let h):
                 headerTimer?.stop()
+                if h.framing != .none {
+                    readingBody = true
+                    lastBodyByte = server.loop.now
+                    armTimer(after: server.config.timeouts.clientBody)
+                }
                 onHead(h)
             case .body(let r):
+                lastBodyByte = server.loop.now
                 if case .proxy = route {
                     body.append(contentsOf: UnsafeRawBufferPointer(rebasing: slice[r]))
                 }
             case .end:
+                if readingBody { readingBody = false; headerTimer?.stop() }
                 onRequestComplete()
             case .error(let e):
                 respondError(.framing(e), method: "-", path: "-", close: true)
@@ -261,8 +268,23 @@ final class ClientSession: ConnectionHandler {
 
     func stopTimer() { headerTimer?.stop() }
 
+    /// A request body is arriving; the body timeout counts from its last byte.
+    private var readingBody = false
+    private var lastBodyByte: Double = 0
+
     private func timerFired() {
-        if let ex = exchange { ex.timerFired() } else { headerTimedOut() }
+        if let ex = exchange { ex.timerFired(); return }
+        if readingBody {
+            let quiet = server.loop.now - lastBodyByte
+            let limit = server.config.timeouts.clientBody
+            if quiet < limit { armTimer(after: limit - quiet); return }
+            readingBody = false
+            respondError(RouterError(status: 408, type: "invalid_request_error", code: "request_timeout",
+                                     message: "request body stalled: no byte for \(Int(limit)) s"),
+                         method: head.map { $0.string($0.method) } ?? "-", path: head.map { $0.string($0.target) } ?? "-", close: true)
+            return
+        }
+        headerTimedOut()
     }
 
     private func headerTimedOut() {

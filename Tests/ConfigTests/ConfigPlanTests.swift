@@ -21,6 +21,7 @@ final class ConfigPlanTests: XCTestCase {
         timeouts:
           connect:              2s (default)
           client_header:        30s (default)
+          client_body:          1m (default)
           upstream_idle:        4s (default)
           first_byte:           5m (default)
           idle:                 5m (default)
@@ -65,7 +66,7 @@ final class ConfigPlanTests: XCTestCase {
         pools:
           llama: {models: [m1, m2], replicas: [http://10.0.0.11:8000], policy: least-request}
         limits: {max_header_bytes: 1000, max_body_bytes: 1GiB}
-        timeouts: {connect: 500ms, client_header: 1.5s, upstream_idle: 5m, first_byte: 90s, idle: 45s}
+        timeouts: {connect: 500ms, client_header: 1.5s, upstream_idle: 5m, first_byte: 90s, idle: 45s, client_body: 20s}
         upstream: {max_idle_per_replica: 8}
         access_log: false
         """
@@ -73,7 +74,7 @@ final class ConfigPlanTests: XCTestCase {
         for expected in ["  [::1]:9000\n  0.0.0.0:8080\n", "    models:   m1, m2\n", "    policy:   least-request\n",
                          "    replicas: http://10.0.0.11:8000\n", "max_header_bytes:     1000\n", "max_body_bytes:       1GiB\n",
                          "connect:              500ms\n", "client_header:        1.5s\n", "upstream_idle:        5m\n",
-                         "first_byte:           90s\n", "idle:                 45s\n",
+                         "first_byte:           90s\n", "client_body:          20s\n", "idle:                 45s\n",
                          "max_idle_per_replica: 8\n", "access_log: false\n"] {
             XCTAssertTrue(plan.contains(expected), "plan lacks \(expected.debugDescription):\n\(plan)")
         }

@@ -209,4 +209,25 @@ final class ErrorResponseTests: IntegrationTestCase {
         XCTAssertFalse(seen.contains("proxy-authorization"), seen)
         XCTAssertFalse(seen.contains("connection: keep-alive, x-drop"), seen)
     }
+
+    /// A body that stops arriving gets 408 after `timeouts.client_body`, and the connection is closed:
+    /// a stalled upload must not hold its buffer (or the connection) forever.
+    func testStalledRequestBodyGets408() throws {
+        let sim = try startSim(["--speedup", "10"])
+        let router = try startRouter(yaml: """
+            listen: LISTEN
+            timeouts: {client_body: 300ms}
+            pools:
+              p: {replicas: [http://127.0.0.1:\(sim[0])]}
+            """)
+        let c = try RawHTTPConnection(port: router)
+        defer { c.close() }
+        let started = now()
+        try c.send("POST /v1/completions HTTP/1.1\r\nhost: r\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"model\":")
+        let r = try c.readResponse(timeout: 3)
+        XCTAssertEqual(r.status, 408, r.text)
+        XCTAssertTrue(r.text.contains("request_timeout"), r.text)
+        XCTAssertLessThan(now() - started, 2, "answered soon after the 300 ms body timeout")
+        XCTAssertEqual(r.header("connection"), "close")
+    }
 }
