@@ -6,7 +6,7 @@ SHELL := /bin/bash
 SWIFT ?= swift
 BIN := .build/release/switchyard
 
-# Debian -dev packages the C modules build against (DESIGN.md, "Dependencies").
+# Debian -dev packages the C modules build against (one C library per layer; see README "Layout").
 BUILD_DEPS := libev-dev libnghttp2-dev libssl-dev libc-ares-dev libxxhash-dev libyaml-dev
 # Test-only: http-parser is the oracle of the differential HTTP/1.1 codec test.
 TEST_DEPS := libhttp-parser-dev
@@ -45,7 +45,7 @@ build: deps
 	$(SWIFT) build -c release
 
 # unit-test: the SwiftPM test targets (debug build; separate from the release build above).
-# Not --parallel: measured on 2 cores with 94 tests, 3.5 s serial vs 3.7 s parallel, and serial output
+# Not --parallel: measured on 2 cores (when the suite had 94 tests), 3.5 s serial vs 3.7 s parallel, and serial output
 # reads in order. A fresh clone's `bash .ci/run` (release + debug builds, venv, interop) took 66 s.
 unit-test: deps
 	$(SWIFT) test

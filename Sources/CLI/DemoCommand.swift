@@ -1,5 +1,6 @@
 // `switchyard demo`: 4 simulated replicas, the router, a built-in streaming client, one report.
 import Bench
+import Config
 import Glibc
 import Runtime
 
@@ -14,6 +15,9 @@ enum DemoCommand {
         let concurrency = try a.int("--concurrency", default: 32, range: 1...4096)
         let replicaCount = try a.int("--replicas", default: 4, range: 1...64)
         let policy = a.last("--policy") ?? "round-robin"
+        guard PolicyKind(rawValue: policy) != nil else {
+            throw UsageError(message: "--policy '\(policy)' is not one of \(PolicyKind.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
         let speedup = try a.double("--speedup", default: 1, range: 0.01...1000)
 
         let dir = makeTempDir()

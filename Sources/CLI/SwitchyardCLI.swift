@@ -12,9 +12,9 @@ enum SwitchyardCLI {
     usage:
       switchyard serve -c FILE
       switchyard serve --listen HOST:PORT --replica URL [--replica URL ...] [--policy round-robin|least-request]
-                       [--model NAME ...] [--no-access-log]
+                       [--model NAME ...] [--admin HOST:PORT] [--no-access-log]
       switchyard sim [--port 9001] [--replicas 1] [--model sim-llama] [--speedup 1] [fault flags]  (see `switchyard sim --help`)
-      switchyard demo [--requests 300] [--concurrency 32]
+      switchyard demo [--requests 300] [--concurrency 32] [--replicas 4] [--policy round-robin|least-request] [--speedup 1]
       switchyard check-config FILE
       switchyard version
 
