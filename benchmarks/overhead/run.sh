@@ -113,6 +113,10 @@ http {
             default_type application/json;
             return 200 '$UPSTREAM_BODY';
         }
+        # What an inference server answers to the router's active health checks (GET /health).
+        location = /health {
+            return 200;
+        }
     }
 }
 EOF
