@@ -48,7 +48,14 @@ public final class Pool {
             return Replica(address: address, index: i)
         }
         policy = config.policy
-        self.outlier = outlier.map { OutlierDetector(replicaCount: config.replicas.count, config: $0) }
+        // Same replicas in the same order under the same settings: keep the detector, so a reload does not
+        // lift ejections or forget how often a replica was ejected.
+        if let old, let oc = outlier, let kept = old.outlier, kept.config == oc,
+           old.replicas.map(\.address.url) == config.replicas.map(\.url) {
+            self.outlier = kept
+        } else {
+            self.outlier = outlier.map { OutlierDetector(replicaCount: config.replicas.count, config: $0) }
+        }
         self.healthChecked = healthChecked
         if !healthChecked { for r in replicas { r.health = .unknown } }
         unknownHealth = replicas.filter { $0.health == .unknown }.count

@@ -226,7 +226,7 @@ final class Exchange: ConnectionHandler {
             break
         case .queued:
             if let pool { server.dequeue(self, from: pool) }
-            fail(.overloaded("Waited \(Int(server.config.admission.maxWait)) s for a replica of pool '\(pool?.name ?? "?")' with room"), outcome: "queue_timeout")
+            fail(.overloaded("Waited \(Int(server.config.admission.maxWait * 1000)) ms for a replica of pool '\(pool?.name ?? "?")' with room"), outcome: "queue_timeout")
         case .backoff:
             guard let pool, let next = server.pickReplica(in: pool, excluding: tried) else {
                 return fail(lastError, outcome: lastOutcome)
@@ -283,7 +283,7 @@ final class Exchange: ConnectionHandler {
         for f in head.fields {
             let name = head.bytes[f.name]
             if isHopByHop(name) || (extraHopByHop && head.isHopByHop(f)) || bytesEqualLowercase(name, "expect")
-                || bytesEqualLowercase(name, "x-request-id") || bytesEqualLowercase(name, "proxy-authorization") { continue }
+                || bytesEqualLowercase(name, "x-request-id") || bytesEqualLowercase(name, "proxy-authorization") || bytesEqualLowercase(name, "proxy-authenticate") { continue }
             if bytesEqualLowercase(name, "x-forwarded-for") { priorForwardedFor = head.bytes[f.value]; continue }
             if bytesEqualLowercase(name, "host") { sawHost = true }
             out.append(contentsOf: name)
@@ -568,8 +568,10 @@ final class Exchange: ConnectionHandler {
         upstream = nil
         record.totalMs = (server.loop.now - requestStart) * 1000
         var r = record
-        if let outcome { r.outcome = outcome }
-        session.exchangeFailed(e, record: r, requestID: requestID, outcome: outcome)
+        // A retry the budget refused is the reason this request failed; say so rather than the symptom.
+        let reason = retryBudgetRefused ? "retry_budget_exhausted" : outcome
+        if let reason { r.outcome = reason }
+        session.exchangeFailed(e, record: r, requestID: requestID, outcome: reason)
     }
 
     private func finishAccounting() {

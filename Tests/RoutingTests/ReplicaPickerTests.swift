@@ -101,4 +101,15 @@ final class ReplicaPickerTests: XCTestCase {
         XCTAssertNil(onlyA.pool(forModel: "other"))
         XCTAssertEqual(onlyA.pool(forModel: nil)?.name, "a", "a request without a model goes to the only pool")
     }
+
+    /// SIGHUP with the same replicas must not lift an ejection (it used to: a fresh detector per reload).
+    func testReloadKeepsEjectionsOfAnUnchangedPool() {
+        let config = PoolConfig(name: "p", models: [], replicas: (0..<4).map { ReplicaAddress(host: "127.0.0.1", port: 9000 + $0) })
+        let before = Pool(config: config)
+        for _ in 0..<5 { _ = before.record(.gatewayFailure(reason: "reset"), replica: 1, now: 10) }
+        XCTAssertEqual(before.state(1, now: 11), "ejected")
+        let after = Pool(config: config, reusing: before)
+        XCTAssertEqual(after.state(1, now: 11), "ejected")
+        XCTAssertTrue(after.replicas[1] === before.replicas[1], "the replica object (in-flight count, connections) carries over")
+    }
 }
