@@ -117,15 +117,7 @@ public struct HTTPHead: Sendable {
     /// Whether a proxy must drop this field instead of forwarding it: the RFC 9110 §7.6.1 connection
     /// options, the framing fields (a proxy re-frames the body), and every name listed in Connection.
     public func isHopByHop(_ f: HTTPHeaderField) -> Bool {
-        switch f.name.count {
-        case 2: if equalsLowercase(f.name, "te") { return true }
-        case 7: if equalsLowercase(f.name, "trailer") || equalsLowercase(f.name, "upgrade") { return true }
-        case 10: if equalsLowercase(f.name, "connection") || equalsLowercase(f.name, "keep-alive") { return true }
-        case 14: if equalsLowercase(f.name, "content-length") { return true }
-        case 16: if equalsLowercase(f.name, "proxy-connection") { return true }
-        case 17: if equalsLowercase(f.name, "transfer-encoding") { return true }
-        default: break
-        }
+        if isFixedHopByHop(f) { return true }
         for c in fields where equalsLowercase(c.name, "connection") {
             var listed = false
             forEachListElement(c.value) { element in
@@ -135,6 +127,20 @@ public struct HTTPHead: Sendable {
             if listed { return true }
         }
         return false
+    }
+
+    /// The hop-by-hop names that do not depend on this message's Connection header: O(1), for the
+    /// common case where Connection names nothing else (then `isHopByHop` would scan every field).
+    public func isFixedHopByHop(_ f: HTTPHeaderField) -> Bool {
+        switch f.name.count {
+        case 2: return equalsLowercase(f.name, "te")
+        case 7: return equalsLowercase(f.name, "trailer") || equalsLowercase(f.name, "upgrade")
+        case 10: return equalsLowercase(f.name, "connection") || equalsLowercase(f.name, "keep-alive")
+        case 14: return equalsLowercase(f.name, "content-length")
+        case 16: return equalsLowercase(f.name, "proxy-connection")
+        case 17: return equalsLowercase(f.name, "transfer-encoding")
+        default: return false
+        }
     }
 
     /// Calls `body` with each non-empty element of a comma-separated field value, OWS trimmed;

@@ -1,26 +1,16 @@
 // Byte-level helpers for building heads and bodies without Foundation or String on the request path.
+import HTTP
 
+/// Method spellings of the HTTP layer's writer, so head-building code reads as appends.
 extension Array where Element == UInt8 {
     @inline(__always)
-    mutating func append(_ s: StaticString) {
-        s.withUTF8Buffer { append(contentsOf: $0) }
-    }
-
-    mutating func appendDecimal(_ value: Int) {
-        if value < 0 { append(UInt8(ascii: "-")); appendDecimal(-value); return }
-        if value >= 10 { appendDecimal(value / 10) }
-        append(UInt8(ascii: "0") + UInt8(value % 10))
-    }
+    mutating func append(_ s: StaticString) { HTTPWriter.append(&self, s) }
 
     @inline(__always)
-    mutating func appendHex(_ value: Int) {
-        let hex: StaticString = "0123456789abcdef"
-        var shift = (Int.bitWidth - 4)
-        while shift > 0 && (value >> shift) & 0xF == 0 { shift -= 4 }
-        hex.withUTF8Buffer { h in
-            while shift >= 0 { append(h[(value >> shift) & 0xF]); shift -= 4 }
-        }
-    }
+    mutating func appendDecimal(_ value: Int) { HTTPWriter.appendDecimal(&self, value) }
+
+    @inline(__always)
+    mutating func appendHex(_ value: Int) { HTTPWriter.appendHex(&self, value) }
 }
 
 /// Case-insensitive comparison of raw bytes with a lowercase ASCII literal.

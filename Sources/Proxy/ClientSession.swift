@@ -204,7 +204,7 @@ final class ClientSession: ConnectionHandler {
         out.append("HTTP/1.1 ")
         out.appendDecimal(status)
         out.append(UInt8(ascii: " "))
-        out.append(reasonPhrase(status))
+        out.append(HTTPStatus.reason(for: status))
         out.append("\r\ncontent-type: application/json\r\ncontent-length: ")
         out.appendDecimal(body.count)
         if let requestID {

@@ -82,23 +82,3 @@ func appendJSONString(_ b: inout [UInt8], _ s: String) {
     }
     b.append(UInt8(ascii: "\""))
 }
-
-/// Reason phrases for the statuses the router itself produces.
-func reasonPhrase(_ status: Int) -> StaticString {
-    switch status {
-    case 100: return "Continue"
-    case 200: return "OK"
-    case 400: return "Bad Request"
-    case 404: return "Not Found"
-    case 405: return "Method Not Allowed"
-    case 408: return "Request Timeout"
-    case 413: return "Content Too Large"
-    case 431: return "Request Header Fields Too Large"
-    case 500: return "Internal Server Error"
-    case 501: return "Not Implemented"
-    case 502: return "Bad Gateway"
-    case 503: return "Service Unavailable"
-    case 504: return "Gateway Timeout"
-    default: return "Unknown"
-    }
-}

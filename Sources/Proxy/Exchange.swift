@@ -282,7 +282,7 @@ final class Exchange: ConnectionHandler {
         var priorForwardedFor: ArraySlice<UInt8>?
         for f in head.fields {
             let name = head.bytes[f.name]
-            if isHopByHop(name) || (extraHopByHop && head.isHopByHop(f)) || bytesEqualLowercase(name, "expect")
+            if head.isFixedHopByHop(f) || (extraHopByHop && head.isHopByHop(f)) || bytesEqualLowercase(name, "expect")
                 || bytesEqualLowercase(name, "x-request-id") || bytesEqualLowercase(name, "proxy-authorization") || bytesEqualLowercase(name, "proxy-authenticate") { continue }
             if bytesEqualLowercase(name, "x-forwarded-for") { priorForwardedFor = head.bytes[f.value]; continue }
             if bytesEqualLowercase(name, "host") { sawHost = true }
@@ -414,7 +414,7 @@ final class Exchange: ConnectionHandler {
         out.append("\r\n")
         for f in h.fields {
             let name = h.bytes[f.name]
-            if isHopByHop(name) || (extraHopByHop && h.isHopByHop(f)) || bytesEqualLowercase(name, "x-request-id")
+            if h.isFixedHopByHop(f) || (extraHopByHop && h.isHopByHop(f)) || bytesEqualLowercase(name, "x-request-id")
                 || bytesEqualLowercase(name, "proxy-authenticate") { continue }
             if bytesEqualLowercase(name, "content-type") && bytesHavePrefixLowercase(h.bytes[f.value], "text/event-stream") {
                 isEventStream = true
@@ -617,15 +617,3 @@ func connectionNamesFields(_ h: HTTPHead) -> Bool {
     return false
 }
 
-/// Fields that describe one connection, not the message: never forwarded (RFC 9110 §7.6.1).
-func isHopByHop(_ name: ArraySlice<UInt8>) -> Bool {
-    switch name.count {
-    case 2: return bytesEqualLowercase(name, "te")
-    case 7: return bytesEqualLowercase(name, "trailer") || bytesEqualLowercase(name, "upgrade")
-    case 10: return bytesEqualLowercase(name, "connection") || bytesEqualLowercase(name, "keep-alive")
-    case 14: return bytesEqualLowercase(name, "content-length")
-    case 16: return bytesEqualLowercase(name, "proxy-connection")
-    case 17: return bytesEqualLowercase(name, "transfer-encoding")
-    default: return false
-    }
-}

@@ -65,8 +65,6 @@ final class UpstreamPool: ConnectionHandler {
         idle.removeAll(); idleSince.removeAll()
     }
 
-    var idleCount: Int { idle.count }
-
     private func drop(_ c: TCPConnection) {
         if let i = idle.firstIndex(where: { $0 === c }) {
             idle.remove(at: i); idleSince.remove(at: i)
