@@ -79,9 +79,6 @@ final class Exchange: ConnectionHandler {
     // MARK: phases 3–6: inspect, pick pool, pick replica, forward
 
     func start() {
-        record.clientAddress = session.peerHost
-        record.method = head.string(head.method)
-        record.path = head.string(head.target)
         record.requestBytes = session.body.count
         assignRequestID()
 
@@ -265,7 +262,6 @@ final class Exchange: ConnectionHandler {
         } else {
             server.newRequestID(into: &requestID)
         }
-        record.requestID = String(decoding: requestID, as: UTF8.self)
     }
 
     /// Request line and fields for the replica: the client's, minus hop-by-hop fields (also those its
@@ -567,6 +563,7 @@ final class Exchange: ConnectionHandler {
         upstream?.close()
         upstream = nil
         record.totalMs = (server.loop.now - requestStart) * 1000
+        describeRequest()
         var r = record
         // A retry the budget refused is the reason this request failed; say so rather than the symptom.
         let reason = retryBudgetRefused ? "retry_budget_exhausted" : outcome
@@ -591,14 +588,28 @@ final class Exchange: ConnectionHandler {
 
     // MARK: phase 10: log
 
+    /// The request's identity as text, built only when a line is written (not per request when the
+    /// access log is off).
+    private func describeRequest() {
+        record.clientAddress = session.peerHost
+        record.method = head.string(head.method)
+        record.path = head.string(head.target)
+        record.requestID = String(decoding: requestID, as: UTF8.self)
+    }
+
     private func log() {
         if retryBudgetRefused && record.outcome == "ok" && !(200..<300).contains(record.status) {
             record.outcome = "retry_budget_exhausted"
         }
         server.loop.updateNow()
         record.totalMs = (server.loop.now - requestStart) * 1000
-        if server.config.accessLog { AccessLog.write(record) }
-        else if let e = record.errorMessage { Log.warn("req=\(record.requestID) \(record.outcome): \(e)") }
+        if server.config.accessLog {
+            describeRequest()
+            AccessLog.write(record)
+        } else if let e = record.errorMessage {
+            describeRequest()
+            Log.warn("req=\(record.requestID) \(record.outcome): \(e)")
+        }
     }
 }
 
