@@ -57,7 +57,7 @@ enum ServeCommand {
             Log.info("admin on http://\(admin!.address!) (GET /replicas, POST /replicas/drain?url=…, /replicas/undrain?url=…)")
         }
         for p in config.pools {
-            Log.info("pool \(p.name): \(p.replicas.count) replica(s), policy \(p.policy.rawValue), models \(p.models.isEmpty ? "*" : p.models.joined(separator: ","))")
+            Log.info("pool \(p.name): \(p.replicas.count) replica(s), policy \(p.policy.kind.rawValue), models \(p.models.isEmpty ? "*" : p.models.joined(separator: ","))")
         }
         // SIGTERM or SIGINT: drain (stop accepting, let in-flight requests finish up to drain_timeout);
         // a second signal stops at once.

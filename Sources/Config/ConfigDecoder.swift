@@ -9,7 +9,8 @@ enum ConfigKeys {
     static let admission = ["max_in_flight_per_replica", "max_waiting", "max_wait"]
     static let listenEntry = ["address"]
     static let pool = ["models", "replicas", "policy"]
-    static let policy = ["kind"]
+    static let policy = ["kind", "block_bytes", "index_memory", "load_factor", "weights"]
+    static let weights = ["prefix", "queue", "kv"]
     static let limits = ["max_header_bytes", "max_body_bytes"]
     static let timeouts = ["connect", "client_header", "client_body", "upstream_idle", "first_byte", "idle"]
     static let retry = ["retries", "statuses", "retry_on_429", "retry_after_cap", "backoff_base", "backoff_cap",
@@ -173,21 +174,42 @@ struct ConfigDecoder {
             throw fail(entry.keyMark, "pool '\(name)' has no replicas")
         }
 
-        var policy = PoolConfig.defaultPolicy
+        var policy = PolicyConfig()
         if let policyPair = poolFields["policy"] { policy = try self.policy(policyPair, pool: name) }
         return (PoolConfig(name: name, models: models, replicas: replicas, policy: policy), modelMarks)
     }
 
-    private func policy(_ pair: YAMLPair, pool: String) throws(ConfigError) -> PolicyKind {
-        var kindNode = pair.value
-        if case .mapping = pair.value.content {
-            let policyFields = try fields(of: pair.value, in: "the policy of pool '\(pool)'", allowed: ConfigKeys.policy)
-            guard let kind = policyFields["kind"] else {
-                throw fail(pair.value.mark, "the policy of pool '\(pool)' needs a 'kind', like {kind: round-robin}")
-            }
-            kindNode = kind.value
+    /// `policy: kv-aware`, or a map `{kind: kv-aware, block_bytes: 64, weights: {prefix: 3}}`.
+    private func policy(_ pair: YAMLPair, pool: String) throws(ConfigError) -> PolicyConfig {
+        guard case .mapping = pair.value.content else {
+            return PolicyConfig(kind: try convert(pair.value, key: "policy", ValueSyntax.policy))
         }
-        return try convert(kindNode, key: "policy", ValueSyntax.policy)
+        let f = try fields(of: pair.value, in: "the policy of pool '\(pool)'", allowed: ConfigKeys.policy)
+        guard let kind = f["kind"] else {
+            throw fail(pair.value.mark, "the policy of pool '\(pool)' needs a 'kind', like {kind: kv-aware}")
+        }
+        var p = PolicyConfig(kind: try convert(kind.value, key: "policy", ValueSyntax.policy))
+        if let b = f["block_bytes"] {
+            p.blockBytes = try convert(b) { text throws(InvalidValue) in try ValueSyntax.count(text, key: "block_bytes", range: 16...4096) }
+        }
+        if let m = f["index_memory"] {
+            p.indexMemoryBytes = try convert(m, ValueSyntax.size)
+            if p.indexMemoryBytes < 64 << 10 { throw fail(m.value.mark, "'index_memory' must be at least 64KiB") }
+        }
+        if let l = f["load_factor"] {
+            p.loadFactor = try convert(l) { text throws(InvalidValue) in try ValueSyntax.decimal(text, key: "load_factor", range: 1...100) }
+        }
+        if let w = f["weights"] {
+            let weights = try fields(of: w.value, in: "'weights' of pool '\(pool)'", allowed: ConfigKeys.weights)
+            func weight(_ key: String) throws(ConfigError) -> Double? {
+                guard let pair = weights[key] else { return nil }
+                return try convert(pair) { text throws(InvalidValue) in try ValueSyntax.decimal(text, key: key, range: 0...1000) }
+            }
+            p.prefixWeight = try weight("prefix") ?? p.prefixWeight
+            p.queueWeight = try weight("queue") ?? p.queueWeight
+            p.kvWeight = try weight("kv") ?? p.kvWeight
+        }
+        return p
     }
 
     private func limits(_ node: YAMLNode) throws(ConfigError) -> Limits {

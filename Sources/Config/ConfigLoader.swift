@@ -51,9 +51,9 @@ public enum ConfigLoader {
             replicaAddresses.append(replica)
         }
 
-        var kind = PoolConfig.defaultPolicy
+        var kind = PolicyConfig()
         if let policy {
-            do { kind = try ValueSyntax.policy(policy) } catch { throw fail("--policy", 0, error.message) }
+            do { kind = PolicyConfig(kind: try ValueSyntax.policy(policy)) } catch { throw fail("--policy", 0, error.message) }
         }
 
         var modelNames: [String] = []

@@ -15,7 +15,12 @@ public enum ConfigPlan {
         for pool in c.pools {
             out.append("  \(pool.name):")
             out.append("    models:   \(pool.servesEveryModel ? "* (every model)" : pool.models.joined(separator: ", "))")
-            out.append("    policy:   \(value(pool.policy.rawValue, isDefault: pool.policy == PoolConfig.defaultPolicy))")
+            let pc = pool.policy, dp = PolicyConfig()
+            out.append("    policy:   \(value(pc.kind.rawValue, isDefault: pc.kind == PoolConfig.defaultPolicy))")
+            out.append("      block_bytes:   \(value(String(pc.blockBytes), isDefault: pc.blockBytes == dp.blockBytes))")
+            out.append("      index_memory:  \(value(size(pc.indexMemoryBytes), isDefault: pc.indexMemoryBytes == dp.indexMemoryBytes))")
+            out.append("      load_factor:   \(value(decimal(pc.loadFactor), isDefault: pc.loadFactor == dp.loadFactor))")
+            out.append("      weights:       \(value("prefix \(decimal(pc.prefixWeight)), queue \(decimal(pc.queueWeight)), kv \(decimal(pc.kvWeight))", isDefault: pc.prefixWeight == dp.prefixWeight && pc.queueWeight == dp.queueWeight && pc.kvWeight == dp.kvWeight))")
             for (index, replica) in pool.replicas.enumerated() {
                 out.append("    \(index == 0 ? "replicas:" : "         ") \(replica.url)")
             }
@@ -88,5 +93,12 @@ public enum ConfigPlan {
             return "\(whole)s"
         }
         return "\(seconds)s"
+    }
+}
+
+extension ConfigPlan {
+    /// `3` for whole numbers, `1.25` otherwise: the way the file would spell it.
+    static func decimal(_ x: Double) -> String {
+        x.rounded() == x && abs(x) < 1e15 ? String(Int(x)) : String(x)
     }
 }

@@ -36,21 +36,45 @@ public struct ReplicaAddress: Sendable, Equatable, CustomStringConvertible {
 
 /// How a pool picks a replica. The raw value is the spelling used in YAML and on the command line.
 public enum PolicyKind: String, Sendable, CaseIterable {
-    case roundRobin = "round-robin"
+    case kvAware = "kv-aware"
+    case prefixAffinity = "prefix-affinity"
+    case consistentHash = "consistent-hash"
+    case p2c = "p2c"
     case leastRequest = "least-request"
+    case roundRobin = "round-robin"
+}
+
+/// A pool's policy and its knobs. Knobs a kind does not use are ignored (and still validated).
+public struct PolicyConfig: Sendable, Equatable {
+    public var kind: PolicyKind = .kvAware
+    /// Routing text is cut into blocks of this many bytes for the prefix index (64 bytes ≈ 16 tokens,
+    /// vLLM's KV block size at ~4 bytes a token).
+    public var blockBytes = 64
+    /// Hard cap on the pool's prefix index (which replica recently got which blocks); LRU beyond it.
+    public var indexMemoryBytes = 64 << 20
+    /// prefix-affinity and consistent-hash: a replica is passed over when taking the request would put its
+    /// in-flight load above this factor times the pool's mean (bounded loads).
+    public var loadFactor = 1.25
+    /// kv-aware score weights: prefix overlap (fraction of the prompt cached), queue depth (waiting and
+    /// running requests relative to the pool), KV-cache usage (0…1 scraped from the engine).
+    public var prefixWeight = 3.0
+    public var queueWeight = 2.0
+    public var kvWeight = 2.0
+
+    public init(kind: PolicyKind = .kvAware) { self.kind = kind }
 }
 
 public struct PoolConfig: Sendable, Equatable {
-    /// What a pool gets when it names no policy. A later issue makes kv-aware the default.
-    public static let defaultPolicy: PolicyKind = .roundRobin
+    /// What a pool gets when it names no policy.
+    public static let defaultPolicy: PolicyKind = .kvAware
 
     public var name: String
     /// Model names this pool answers for; empty means it serves every model (the catch-all pool).
     public var models: [String]
     public var replicas: [ReplicaAddress]
-    public var policy: PolicyKind
+    public var policy: PolicyConfig
 
-    public init(name: String, models: [String], replicas: [ReplicaAddress], policy: PolicyKind = PoolConfig.defaultPolicy) {
+    public init(name: String, models: [String], replicas: [ReplicaAddress], policy: PolicyConfig = PolicyConfig()) {
         self.name = name
         self.models = models
         self.replicas = replicas

@@ -153,6 +153,18 @@ enum ValueSyntax {
         return value
     }
 
+    /// A plain decimal number like `1.25` or `3`, within `range`.
+    static func decimal(_ text: String, key: String, range: ClosedRange<Double>) throws(InvalidValue) -> Double {
+        guard !text.isEmpty, text.count <= 16, text.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }),
+              text.filter({ $0 == "." }).count <= 1, let value = Double(text), value.isFinite else {
+            throw InvalidValue("'\(key)' must be a number like 1.25, found '\(text)'")
+        }
+        guard range.contains(value) else {
+            throw InvalidValue("'\(key)' is \(text), outside \(range.lowerBound)-\(range.upperBound)")
+        }
+        return value
+    }
+
     static func bool(_ text: String, key: String) throws(InvalidValue) -> Bool {
         switch text {
         case "true", "True", "TRUE": return true
@@ -164,7 +176,7 @@ enum ValueSyntax {
     static func policy(_ text: String) throws(InvalidValue) -> PolicyKind {
         if let kind = PolicyKind(rawValue: text) { return kind }
         let names = PolicyKind.allCases.map(\.rawValue)
-        var message = "unknown policy '\(text)' (expected \(names.joined(separator: " or ")))"
+        var message = "unknown policy '\(text)' (expected one of \(names.joined(separator: ", ")))"
         if let near = Spelling.nearest(to: text, among: names) { message += "; did you mean '\(near)'?" }
         throw InvalidValue(message)
     }

@@ -3,10 +3,16 @@ import Config
 
 public final class Replica {
     public let address: ReplicaAddress
+    /// Stable across router processes (derived from the URL): the replica's name in the prefix index and hashing.
+    public let key: UInt32
     /// Position in its pool (a reload may move a replica that it keeps).
     public internal(set) var index: Int
     /// Requests sent to this replica and not finished yet; raised at the moment of decision.
     public var inFlight = 0
+    /// Estimated prompt tokens of those in-flight requests (prefill work sent and not finished); raised with `inFlight`.
+    public var inFlightPromptTokens = 0
+    /// The engine's own view of its load, from the last /metrics scrape (nil before the first one).
+    public var engineLoad: EngineLoad?
     public var requestsTotal = 0
     /// Attempts that ended in a gateway failure (refused, reset, timeout, 5xx).
     public var failuresTotal = 0
@@ -17,10 +23,39 @@ public final class Replica {
     /// What the active health checks last concluded (unknown until the first probe answers).
     public internal(set) var health: Health = .unknown
 
+    /// The pool's running totals this replica's load is counted in (replaced when a reload moves it).
+    public internal(set) var poolLoad = PoolLoad()
+
     public init(address: ReplicaAddress, index: Int) {
         self.address = address
+        self.key = replicaKey(url: address.url)
         self.index = index
     }
+}
+
+extension Replica {
+    /// Counts a request in flight at the moment of decision, with the prompt tokens it is expected to prefill.
+    public func charge(promptTokens: Int) {
+        inFlight += 1
+        inFlightPromptTokens += promptTokens
+        poolLoad.inFlight += 1
+        poolLoad.promptTokens += promptTokens
+    }
+
+    /// The request charged with `promptTokens` is over (answered, failed or abandoned).
+    public func release(promptTokens: Int) {
+        inFlight -= 1
+        inFlightPromptTokens -= promptTokens
+        poolLoad.inFlight -= 1
+        poolLoad.promptTokens -= promptTokens
+    }
+}
+
+/// A pool's in-flight totals, kept as requests start and end so a policy reads the pool mean in O(1).
+public final class PoolLoad {
+    public internal(set) var inFlight = 0
+    public internal(set) var promptTokens = 0
+    public init() {}
 }
 
 /// Replicas that serve the same set of models, with the policy that picks among them, their health
@@ -29,7 +64,9 @@ public final class Pool {
     public let name: String
     public let models: [String]
     public let replicas: [Replica]
-    public let policy: PolicyKind
+    public let policy: PolicyConfig
+    /// In-flight totals over the pool's replicas (the mean a bounded-load policy compares against).
+    public let load: PoolLoad
     /// Consecutive gateway failures eject a replica for a while (nil when outlier detection is off).
     public var outlier: OutlierDetector?
     private var unknownHealth: Int
@@ -48,6 +85,12 @@ public final class Pool {
             return Replica(address: address, index: i)
         }
         policy = config.policy
+        load = PoolLoad()
+        for r in replicas {
+            r.poolLoad = load
+            load.inFlight += r.inFlight
+            load.promptTokens += r.inFlightPromptTokens
+        }
         // Same replicas in the same order under the same settings: keep the detector, so a reload does not
         // lift ejections or forget how often a replica was ejected.
         if let old, let oc = outlier, let kept = old.outlier, kept.config == oc,

@@ -77,7 +77,7 @@ public final class AdminServer {
                 let state = pool.state(i, now: now)
                 return #"{"url":"\#(r.address.url)","state":"\#(state)","health":"\#(r.health)","in_flight":\#(r.inFlight),"requests_total":\#(r.requestsTotal),"failures_total":\#(r.failuresTotal)}"#
             }
-            pools.append(#"{"pool":"\#(jsonEscape(pool.name))","policy":"\#(pool.policy.rawValue)","replicas":[\#(replicas.joined(separator: ","))]}"#)
+            pools.append(#"{"pool":"\#(jsonEscape(pool.name))","policy":"\#(pool.policy.kind.rawValue)","replicas":[\#(replicas.joined(separator: ","))]}"#)
         }
         return #"{"pools":[\#(pools.joined(separator: ","))]}"#
     }

@@ -2,6 +2,7 @@
 // first byte, stream, finish or abort, log.
 import Config
 import Fleet
+import Routing
 import HTTP
 import Observability
 import Runtime
@@ -24,6 +25,14 @@ final class Exchange: ConnectionHandler {
     private var requestID: [UInt8] = []
     private var pool: Pool?
     private var replica: Replica?
+    /// What the policy knows about this request (block digests of its routing text, session key).
+    private var routing = RoutingInput()
+    /// Prompt tokens charged to `replica` while this attempt is in flight.
+    private var chargedTokens = 0
+    /// The body's `user`, the session key when there is no `x-session-id` header.
+    private var user: String?
+    /// Length of the whole routing text (the scratch buffer may hold only its first part).
+    private var routingTextBytes = 0
     private var upstreamPool: UpstreamPool?
     private var upstream: TCPConnection?
     private var upstreamHead: [UInt8] = []
@@ -92,6 +101,7 @@ final class Exchange: ConnectionHandler {
         case .failure(let e): return fail(.invalidJSON(e.message))
         }
         if let m = request.model { record.model = m }
+        server.routingText.removeAll(keepingCapacity: true)   // filled by inspect once routing text lands
 
         // pick pool
         guard let pool = server.fleet.pool(forModel: request.model) else {
@@ -103,12 +113,13 @@ final class Exchange: ConnectionHandler {
 
     private func route(to pool: Pool) {
         self.pool = pool
+        prepareRouting(pool)
         record.pool = pool.name
         server.activeExchanges += 1
         countedActive = true
 
         // pick replica (counted in flight at the moment of decision)
-        guard let replica = server.pickReplica(in: pool) else {
+        guard let (replica, tokens) = server.pickReplica(in: pool, routing) else {
             let now = server.loop.now
             guard pool.hasAvailableReplica(now: now) else { return fail(.noReplica(pool.name)) }
             // Replicas are up but at their in-flight cap: wait in the bounded queue, or be told to come back.
@@ -120,23 +131,43 @@ final class Exchange: ConnectionHandler {
             session.armTimer(after: server.config.admission.maxWait)
             return
         }
-        forward(to: replica)
+        forward(to: replica, charged: tokens)
+    }
+
+    /// Hashes the routing text (left in the server's scratch buffer by inspect) with the pool's block size,
+    /// and takes the session key: `x-session-id`, else the body's `user`.
+    private func prepareRouting(_ pool: Pool) {
+        let picker = server.picker(for: pool)
+        let text = server.routingText
+        text.withUnsafeBytes { t in
+            if let v = head.firstValue("x-session-id"), !v.isEmpty {
+                head.bytes.withUnsafeBytes { h in
+                    picker.prepare(&routing, text: t, textBytes: routingTextBytes, sessionKey: UnsafeRawBufferPointer(rebasing: h[v]))
+                }
+            } else if let user, !user.isEmpty {
+                var u = user
+                u.withUTF8 { picker.prepare(&routing, text: t, textBytes: routingTextBytes, sessionKey: UnsafeRawBufferPointer($0)) }
+            } else {
+                picker.prepare(&routing, text: t, textBytes: routingTextBytes, sessionKey: nil)
+            }
+        }
     }
 
     /// A replica has room for this queued request.
     func admitFromQueue() {
         guard !done, phase == .queued, let pool else { return }
-        guard let replica = server.pickReplica(in: pool, excluding: tried) else {
+        guard let (replica, tokens) = server.pickReplica(in: pool, routing, excluding: tried) else {
             // Room vanished (e.g. that replica just failed): go back in line, at the end.
             if !server.enqueue(self, in: pool) { fail(.overloaded("No replica of pool '\(pool.name)' has room"), outcome: "overloaded") }
             return
         }
-        forward(to: replica)
+        forward(to: replica, charged: tokens)
     }
 
     /// One attempt: send the request to `replica` on a pooled or new connection.
-    private func forward(to replica: Replica) {
+    private func forward(to replica: Replica, charged tokens: Int) {
         self.replica = replica
+        chargedTokens = tokens
         replicaReleased = false
         replicaIndex = pool!.replicas.firstIndex { $0 === replica } ?? replica.index
         tried.append(replicaIndex)
@@ -225,10 +256,10 @@ final class Exchange: ConnectionHandler {
             if let pool { server.dequeue(self, from: pool) }
             fail(.overloaded("Waited \(Int(server.config.admission.maxWait * 1000)) ms for a replica of pool '\(pool?.name ?? "?")' with room"), outcome: "queue_timeout")
         case .backoff:
-            guard let pool, let next = server.pickReplica(in: pool, excluding: tried) else {
+            guard let pool, let (next, tokens) = server.pickReplica(in: pool, routing, excluding: tried) else {
                 return fail(lastError, outcome: lastOutcome)
             }
-            forward(to: next)
+            forward(to: next, charged: tokens)
         case .firstByte:
             if attemptFailed(.timeout("sent no response byte within \(Int(server.config.timeouts.firstByte)) s")) { return }
             fail(lastError, outcome: lastOutcome)
@@ -582,7 +613,7 @@ final class Exchange: ConnectionHandler {
     private func releaseReplica() {
         guard let r = replica, !replicaReleased else { return }
         replicaReleased = true
-        r.inFlight -= 1
+        r.release(promptTokens: chargedTokens)
         if let pool { server.replicaFreed(in: pool) }
     }
 

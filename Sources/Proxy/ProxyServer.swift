@@ -18,6 +18,8 @@ public final class ProxyServer {
     /// Upstream keep-alive pools by replica (replicas, and so their pools, survive a reload by URL).
     private var upstreams: [ObjectIdentifier: UpstreamPool] = [:]
     private var pickers: [ObjectIdentifier: ReplicaPicker] = [:]
+    /// Scratch for the request being inspected: its routing text (one worker loop, one request at a time).
+    var routingText: [UInt8] = []
     /// Active health checks, one prober per pool of the running snapshot.
     private var probers: [HealthProber] = []
     private let seed: UInt64
@@ -81,7 +83,9 @@ public final class ProxyServer {
         var newUpstreams: [ObjectIdentifier: UpstreamPool] = [:]
         var newPickers: [ObjectIdentifier: ReplicaPicker] = [:]
         for (pi, pool) in fleet.pools.enumerated() {
-            newPickers[ObjectIdentifier(pool)] = ReplicaPicker(kind: pool.policy, seed: seed &+ UInt64(pi))
+            // A pool kept across a reload keeps its prefix index: what replicas hold does not change with the file.
+            let old = self.fleet.pools.first { $0.name == pool.name }.flatMap { pickers[ObjectIdentifier($0)] }
+            newPickers[ObjectIdentifier(pool)] = ReplicaPicker(pool: pool, seed: seed &+ UInt64(pi), carrying: old)
             for r in pool.replicas {
                 if let existing = upstreams[ObjectIdentifier(r)] {
                     newUpstreams[ObjectIdentifier(r)] = existing
@@ -245,22 +249,31 @@ public final class ProxyServer {
         return up
     }
 
-    /// Picks a replica of `pool` and counts it in flight at once (the decision and the count are one step,
-    /// so a burst of requests sees each other's load).
-    func pickReplica(in pool: Pool, excluding: [Int] = []) -> Replica? {
+    /// The picker of `pool` (a pool from before a reload gets its own).
+    func picker(for pool: Pool) -> ReplicaPicker {
         let key = ObjectIdentifier(pool)
-        if pickers[key] == nil { pickers[key] = ReplicaPicker(kind: pool.policy, seed: seed) }   // a pool from before a reload
+        if let p = pickers[key] { return p }
+        let p = ReplicaPicker(pool: pool, seed: seed)
+        pickers[key] = p
+        return p
+    }
+
+    /// Picks a replica of `pool` and counts it in flight at once (the decision and the count are one step,
+    /// so a burst of requests sees each other's load). Returns the replica and the prompt tokens charged to it.
+    func pickReplica(in pool: Pool, _ input: RoutingInput, excluding: [Int] = []) -> (Replica, Int)? {
+        let picker = picker(for: pool)
         var skip = excluding
-        var picked: Int?
-        while let i = pickers[key]!.pick(pool, now: loop.now, excluding: skip) {
-            if pool.begin(i, now: loop.now) { picked = i; break }
-            skip.append(i)   // an ejected replica's single trial request is already out
+        var picked: Choice?
+        while let c = picker.pick(pool, input, now: loop.now, excluding: skip) {
+            if pool.begin(c.index, now: loop.now) { picked = c; break }
+            skip.append(c.index)   // an ejected replica's single trial request is already out
         }
-        guard let i = picked else { return nil }
-        let r = pool.replicas[i]
-        r.inFlight += 1
+        guard let c = picked else { return nil }
+        picker.chose(c.index, in: pool, input)
+        let r = pool.replicas[c.index]
+        r.charge(promptTokens: c.prefillTokens)
         r.requestsTotal += 1
-        return r
+        return (r, c.prefillTokens)
     }
 
     /// A fresh request id: 16 lowercase hex digits.

@@ -15,30 +15,162 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
     }
 }
 
-/// Picks a replica index for one request, or nil when no replica is available.
-public struct ReplicaPicker {
-    public let kind: PolicyKind
+/// What a policy knows about one request: its routing text's block digests, its session key and size.
+/// Owned by the request (retries reuse it); filled by `ReplicaPicker.prepare`.
+public struct RoutingInput: Sendable {
+    public var hashes: [UInt64] = []
+    /// Estimated prompt tokens (about 4 bytes of routing text per token).
+    public var promptTokens = 0
+    /// Digest of the session key (`x-session-id` header, else body `user`), if the request has one.
+    public var sessionKey: UInt64?
+
+    public init() {}
+
+    /// Blocks that name "the prefix" on the hash ring: the first 256 bytes, about 64 tokens — enough to tell
+    /// system prompts and conversations apart, short enough that every turn of a conversation and every
+    /// request sharing a system prompt lands on the same home.
+    public static let ringKeyBlocks = 4
+
+    /// The prefix's place on the hash ring (nil without routing text).
+    public var prefixKey: UInt64? { hashes.isEmpty ? nil : hashes[min(hashes.count, RoutingInput.ringKeyBlocks) - 1] }
+}
+
+/// What the picker decided: the replica and the share of the prompt it is believed to hold already.
+public struct Choice: Sendable, Equatable {
+    public var index: Int
+    public var cachedFraction: Double
+    /// Prompt tokens the replica is expected to compute (the uncached part), charged to it while in flight.
+    public var prefillTokens: Int
+}
+
+/// Picks a replica of one pool for each request. One picker per pool per router; it holds the pool's
+/// prefix index (which replica was recently sent which blocks) and the pool's hash ring.
+public final class ReplicaPicker {
+    public let config: PolicyConfig
+    public var kind: PolicyKind { config.kind }
+    /// Engine load older than this is ignored (the replica is scored on router-side counts alone).
+    public var engineStaleAfter: Double = 2
+    public let index: PrefixIndex
+    private var ring: HashRing
+    private var slotOfKey: [UInt32: Int] = [:]
     private var cursor = 0
     private var rng: SplitMix64
+    private var matchScratch: [(index: Int, blocks: Int)] = []
+    private var candidateScratch: [Int] = []
+    private var scoreScratch: [(index: Int, score: Double, cached: Double)] = []
 
-    public init(kind: PolicyKind, seed: UInt64) {
-        self.kind = kind
+    /// Two near-equal kv-aware scores count as a tie within this margin (score units; a whole prompt
+    /// cached is worth `prefix` weight, 3 by default).
+    static let nearTie = 0.1
+    /// kv-aware: the prefix's home on the hash ring gets this much score, so instances that never talk
+    /// place a new prefix on the same replica unless its load says otherwise.
+    static let homeBonus = 1.0
+    /// kv-aware over pools larger than this scores a sample (matches, ring home and successor, two random
+    /// replicas) instead of every replica, so a decision costs the same with 1,000 replicas as with 16.
+    static let scoreEveryReplicaUpTo = 16
+    /// Prompt tokens that weigh as much as one queued request in kv-aware's load (about 50 ms of prefill
+    /// on an H100 for an 8B model at ~20k tokens/s).
+    static let tokensPerRequest = 1024.0
+
+    /// `kind` overrides the pool's policy kind (its knobs stay); `carrying` is the same pool's picker from
+    /// before a reload, whose prefix index is kept.
+    public init(pool: Pool, kind: PolicyKind? = nil, seed: UInt64, carrying old: ReplicaPicker? = nil) {
+        var config = pool.policy
+        if let kind { config.kind = kind }
+        self.config = config
+        if let old, old.config.blockBytes == config.blockBytes, old.config.indexMemoryBytes == config.indexMemoryBytes {
+            index = old.index
+            let kept = Set(pool.replicas.map(\.key))
+            for key in old.slotOfKey.keys where !kept.contains(key) { index.forget(replica: key) }
+        } else {
+            index = PrefixIndex(memoryLimitBytes: config.indexMemoryBytes)
+        }
+        ring = HashRing(replicaKeys: pool.replicas.map(\.key))
+        for r in pool.replicas { slotOfKey[r.key] = r.index }
         rng = SplitMix64(seed: seed)
     }
 
-    /// `excluding`: replicas this request already tried (a retry always goes somewhere new).
-    public mutating func pick(_ pool: Pool, now: Double, excluding: [Int] = []) -> Int? {
-        switch kind {
-        case .roundRobin: return pickRoundRobin(pool, now: now, excluding: excluding)
-        case .leastRequest: return pickLeastRequest(pool, now: now, excluding: excluding)
+    /// Cuts the routing text into block digests and sets the session key: once per request.
+    public func prepare(_ input: inout RoutingInput, text: UnsafeRawBufferPointer, textBytes: Int, sessionKey: UnsafeRawBufferPointer?) {
+        if kind == .roundRobin || kind == .leastRequest || kind == .p2c {
+            input.hashes.removeAll(keepingCapacity: true)
+        } else {
+            BlockHashes.compute(text, blockBytes: config.blockBytes, into: &input.hashes)
+        }
+        input.promptTokens = max(1, textBytes / 4)
+        if let sessionKey, sessionKey.count > 0 {
+            var h: UInt64 = 0xCBF2_9CE4_8422_2325
+            for b in sessionKey { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 }
+            input.sessionKey = h
+        } else {
+            input.sessionKey = nil
         }
     }
 
-    private mutating func pickRoundRobin(_ pool: Pool, now: Double, excluding: [Int]) -> Int? {
+    /// The replica for this request, or nil when none may take it. `excluding`: replicas this request
+    /// already tried (a retry always goes somewhere new).
+    public func pick(_ pool: Pool, _ input: RoutingInput, now: Double, excluding: [Int] = []) -> Choice? {
+        let i: Int?
+        var cached = 0.0
+        switch kind {
+        case .roundRobin: i = pickRoundRobin(pool, now: now, excluding: excluding)
+        case .leastRequest: i = pickLeastRequest(pool, now: now, excluding: excluding)
+        case .p2c: i = pickTwoChoices(pool, now: now, excluding: excluding)
+        case .consistentHash: i = pickConsistentHash(pool, input, now: now, excluding: excluding)
+        case .prefixAffinity: (i, cached) = pickPrefixAffinity(pool, input, now: now, excluding: excluding)
+        case .kvAware: (i, cached) = pickKVAware(pool, input, now: now, excluding: excluding)
+        }
+        guard let i else { return nil }
+        return Choice(index: i, cachedFraction: cached,
+                      prefillTokens: Int((Double(input.promptTokens) * (1 - cached)).rounded()))
+    }
+
+    /// The request went to replica `i`: remember that it now holds the request's blocks.
+    public func chose(_ i: Int, in pool: Pool, _ input: RoutingInput) {
+        guard !input.hashes.isEmpty else { return }
+        input.hashes.withUnsafeBufferPointer { index.record($0, replica: pool.replicas[i].key) }
+    }
+
+    // MARK: - eligibility and load
+
+    @inline(__always)
+    private func eligible(_ pool: Pool, _ i: Int, _ now: Double, _ excluding: [Int]) -> Bool {
+        pool.canTake(i, now: now) && !excluding.contains(i)
+    }
+
+    /// Bounded loads (Mirrokni et al.): taking one more request must not put replica `i` above
+    /// ceil(factor × (pool in-flight + 1) / replicas).
+    @inline(__always)
+    private func underBound(_ pool: Pool, _ i: Int) -> Bool {
+        let cap = (config.loadFactor * Double(pool.load.inFlight + 1) / Double(pool.replicas.count)).rounded(.up)
+        return Double(pool.replicas[i].inFlight + 1) <= cap
+    }
+
+    private func freshEngine(_ r: Replica, _ now: Double) -> EngineLoad? {
+        guard let e = r.engineLoad, now - e.at <= engineStaleAfter else { return nil }
+        return e
+    }
+
+    /// Requests queued or running on the replica: the engine's own count when fresh (it includes other
+    /// routers' traffic), never less than what this router has in flight there.
+    @inline(__always)
+    private func queueDepth(_ r: Replica, _ now: Double) -> Double {
+        guard let e = freshEngine(r, now) else { return Double(r.inFlight) }
+        return max(Double(r.inFlight), e.waiting + e.running)
+    }
+
+    /// A rendezvous draw: for a given seed every replica gets a uniform pseudo-random rank; used to break
+    /// ties the same way in every router instance, and differently for different prefixes.
+    @inline(__always)
+    private func rank(_ seed: UInt64, _ r: Replica) -> UInt64 { mix64(seed ^ (UInt64(r.key) &* 0x9E37_79B9_7F4A_7C15)) }
+
+    // MARK: - round-robin, least-request, p2c
+
+    private func pickRoundRobin(_ pool: Pool, now: Double, excluding: [Int]) -> Int? {
         let n = pool.replicas.count
         for step in 0..<n {
             let i = (cursor + step) % n
-            if pool.canTake(i, now: now) && !excluding.contains(i) {
+            if eligible(pool, i, now, excluding) {
                 // A retry's pick does not move the rotation: otherwise, with a bad replica next to a good
                 // one, every new request would land on the bad one first.
                 if excluding.isEmpty { cursor = (i + 1) % n }
@@ -50,11 +182,11 @@ public struct ReplicaPicker {
 
     /// Fewest in-flight requests; among equals, a uniform random one (reservoir sampling),
     /// so equal or stale loads never funnel everything to the first replica.
-    private mutating func pickLeastRequest(_ pool: Pool, now: Double, excluding: [Int]) -> Int? {
+    private func pickLeastRequest(_ pool: Pool, now: Double, excluding: [Int]) -> Int? {
         var best: Int?
         var bestLoad = Int.max
         var ties: UInt64 = 0
-        for (i, r) in pool.replicas.enumerated() where pool.canTake(i, now: now) && !excluding.contains(i) {
+        for (i, r) in pool.replicas.enumerated() where eligible(pool, i, now, excluding) {
             if r.inFlight < bestLoad {
                 best = i; bestLoad = r.inFlight; ties = 1
             } else if r.inFlight == bestLoad {
@@ -63,5 +195,150 @@ public struct ReplicaPicker {
             }
         }
         return best
+    }
+
+    /// A random eligible replica: a random start, then the next eligible one (nil if none).
+    private func randomEligible(_ pool: Pool, now: Double, excluding: [Int], not other: Int? = nil) -> Int? {
+        let n = pool.replicas.count
+        let start = Int(rng.next() % UInt64(n))
+        for step in 0..<n {
+            let i = (start + step) % n
+            if i != other && eligible(pool, i, now, excluding) { return i }
+        }
+        return nil
+    }
+
+    /// Power of two choices: two random eligible replicas, the one with less in flight plus queued wins.
+    private func pickTwoChoices(_ pool: Pool, now: Double, excluding: [Int]) -> Int? {
+        guard let a = randomEligible(pool, now: now, excluding: excluding) else { return nil }
+        guard let b = randomEligible(pool, now: now, excluding: excluding, not: a) else { return a }
+        func load(_ i: Int) -> Double {
+            let r = pool.replicas[i]
+            return Double(r.inFlight) + (freshEngine(r, now)?.waiting ?? 0)
+        }
+        let la = load(a), lb = load(b)
+        if la == lb { return rng.next() & 1 == 0 ? a : b }
+        return la < lb ? a : b
+    }
+
+    // MARK: - consistent hash and prefix affinity
+
+    /// The first eligible replica clockwise from `key` that is under the load bound; if all are above it,
+    /// the first eligible one.
+    private func ringChoice(_ pool: Pool, key: UInt64, now: Double, excluding: [Int]) -> Int? {
+        var firstEligible: Int?
+        var chosen: Int?
+        ring.walk(from: key) { i in
+            guard eligible(pool, i, now, excluding) else { return true }
+            if firstEligible == nil { firstEligible = i }
+            if underBound(pool, i) { chosen = i; return false }
+            return true
+        }
+        return chosen ?? firstEligible
+    }
+
+    /// The session key (else the prefix) on the ring, with bounded loads.
+    private func pickConsistentHash(_ pool: Pool, _ input: RoutingInput, now: Double, excluding: [Int]) -> Int? {
+        let key = input.sessionKey ?? input.prefixKey ?? rng.next()
+        return ringChoice(pool, key: key, now: now, excluding: excluding)
+    }
+
+    /// Replicas holding a leading run of the request's blocks (eligible ones), deepest first; equal depths
+    /// in rendezvous order for the prefix, so every instance ranks them alike.
+    private func gatherMatches(_ pool: Pool, _ input: RoutingInput, now: Double, excluding: [Int]) {
+        matchScratch.removeAll(keepingCapacity: true)
+        guard !input.hashes.isEmpty else { return }
+        input.hashes.withUnsafeBufferPointer { hashes in
+            index.matches(hashes) { key, blocks in
+                if let i = slotOfKey[key], i < pool.replicas.count, eligible(pool, i, now, excluding) {
+                    matchScratch.append((i, blocks))
+                }
+            }
+        }
+        if matchScratch.count > 1 {
+            let seed = input.prefixKey ?? 0
+            matchScratch.sort { a, b in
+                a.blocks != b.blocks ? a.blocks > b.blocks : rank(seed, pool.replicas[a.index]) > rank(seed, pool.replicas[b.index])
+            }
+        }
+    }
+
+    /// Longest matching prefix wins unless that would put its replica above the load bound; then the next
+    /// best match; with no usable match, the prefix's place on the hash ring (bounded loads as well).
+    private func pickPrefixAffinity(_ pool: Pool, _ input: RoutingInput, now: Double, excluding: [Int]) -> (Int?, Double) {
+        gatherMatches(pool, input, now: now, excluding: excluding)
+        for m in matchScratch where underBound(pool, m.index) {
+            return (m.index, Double(m.blocks) / Double(input.hashes.count))
+        }
+        let key = input.prefixKey ?? input.sessionKey ?? rng.next()
+        guard let i = ringChoice(pool, key: key, now: now, excluding: excluding) else { return (nil, 0) }
+        let cached = matchScratch.first { $0.index == i }.map { Double($0.blocks) / Double(input.hashes.count) } ?? 0
+        return (i, cached)
+    }
+
+    // MARK: - kv-aware
+
+    /// Scores candidates on prefix overlap against load (queue depth, pending prefill, KV-cache usage):
+    ///   weights.prefix × cached fraction (+ homeBonus on the prefix's ring home)
+    ///   − weights.queue × load / (pool mean load + 1)
+    ///   − weights.kv × KV-cache usage.
+    /// Candidates above the load bound are dropped while any is under it. Scores within `nearTie` of the
+    /// best are tied, and ties go to the best rendezvous rank for the prefix (a seeded draw: the same in
+    /// every router instance, different per prefix, never replica order).
+    private func pickKVAware(_ pool: Pool, _ input: RoutingInput, now: Double, excluding: [Int]) -> (Int?, Double) {
+        gatherMatches(pool, input, now: now, excluding: excluding)
+        let n = pool.replicas.count
+        candidateScratch.removeAll(keepingCapacity: true)
+        var home: Int?
+        if let key = input.prefixKey ?? input.sessionKey {
+            ring.walk(from: key) { i in
+                guard eligible(pool, i, now, excluding) else { return true }
+                if home == nil { home = i }
+                candidateScratch.append(i)
+                return candidateScratch.count < 2
+            }
+        }
+        if n <= ReplicaPicker.scoreEveryReplicaUpTo {
+            candidateScratch.removeAll(keepingCapacity: true)
+            for i in 0..<n where eligible(pool, i, now, excluding) { candidateScratch.append(i) }
+        } else {
+            for m in matchScratch where !candidateScratch.contains(m.index) { candidateScratch.append(m.index) }
+            for _ in 0..<2 {
+                if let i = randomEligible(pool, now: now, excluding: excluding), !candidateScratch.contains(i) {
+                    candidateScratch.append(i)
+                }
+            }
+        }
+        guard !candidateScratch.isEmpty else { return (nil, 0) }
+        let anyUnderBound = candidateScratch.contains { underBound(pool, $0) }
+
+        let load = pool.load
+        let meanLoad = (Double(load.inFlight) + Double(load.promptTokens) / ReplicaPicker.tokensPerRequest) / Double(n)
+        let blocks = Double(max(1, input.hashes.count))
+        let seed = input.prefixKey ?? input.sessionKey ?? rng.next()
+        scoreScratch.removeAll(keepingCapacity: true)
+        var top = -Double.infinity
+        for i in candidateScratch {
+            if anyUnderBound && !underBound(pool, i) { scoreScratch.append((i, -.infinity, 0)); continue }
+            let r = pool.replicas[i]
+            let matched = matchScratch.first { $0.index == i }?.blocks ?? 0
+            let cached = input.hashes.isEmpty ? 0 : Double(matched) / blocks
+            let replicaLoad = queueDepth(r, now) + Double(r.inFlightPromptTokens) / ReplicaPicker.tokensPerRequest
+            var score = config.prefixWeight * cached
+            if i == home { score += ReplicaPicker.homeBonus }
+            score -= config.queueWeight * replicaLoad / (meanLoad + 1)
+            score -= config.kvWeight * (freshEngine(r, now)?.kvUsage ?? 0)
+            scoreScratch.append((i, score, cached))
+            top = max(top, score)
+        }
+        // Every score within nearTie of the best is a tie; the tie goes to the best rendezvous rank.
+        var best: Int?
+        var bestRank: UInt64 = 0
+        var bestCached = 0.0
+        for s in scoreScratch where s.score >= top - ReplicaPicker.nearTie {
+            let rk = rank(seed, pool.replicas[s.index])
+            if best == nil || rk > bestRank { best = s.index; bestRank = rk; bestCached = s.cached }
+        }
+        return (best, bestCached)
     }
 }

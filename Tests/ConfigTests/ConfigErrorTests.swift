@@ -31,8 +31,10 @@ final class ConfigErrorTests: XCTestCase {
 
     func testUnknownKeysInSections() {
         assertError("limits: {max_body: 1KiB}\n", "t.yaml:1:10: unknown key 'max_body' in 'limits' (did you mean 'max_body_bytes'?)")
-        assertError("pools:\n  a:\n    policy: {kind: round-robin, weight: 2}\n\(replica)",
-                    "t.yaml:3:33: unknown key 'weight' in the policy of pool 'a' (expected one of: kind)")
+        assertError("pools:\n  a:\n    policy: {kind: round-robin, colour: 2}\n\(replica)",
+                    "t.yaml:3:33: unknown key 'colour' in the policy of pool 'a' (expected one of: kind, block_bytes, index_memory, load_factor, weights)")
+        assertError("pools:\n  a:\n    policy: {kind: kv-aware, weight: 2}\n\(replica)",
+                    "t.yaml:3:30: unknown key 'weight' in the policy of pool 'a' (did you mean 'weights'?)")
         assertError("listen:\n  - {address: 0.0.0.0:80, tls: on}\n",
                     "t.yaml:2:27: unknown key 'tls' in a listen entry (expected one of: address)")
     }
@@ -78,11 +80,22 @@ final class ConfigErrorTests: XCTestCase {
                     "t.yaml:3:3: pool 'b' serves every model (it lists no 'models'), but pool 'a' already does; give one of them a 'models' list")
     }
 
+    func testPolicyKnobsAreValidated() {
+        assertError("pools:\n  a:\n\(replica)    policy: {kind: kv-aware, load_factor: 0.5}\n",
+                    "t.yaml:4:43: 'load_factor' is 0.5, outside 1.0-100.0")
+        assertError("pools:\n  a:\n\(replica)    policy: {kind: kv-aware, block_bytes: 8}\n",
+                    "t.yaml:4:43: 'block_bytes' is 8, outside 16-4096")
+        assertError("pools:\n  a:\n\(replica)    policy: {kind: kv-aware, weights: {prefix: x}}\n",
+                    "t.yaml:4:48: 'prefix' must be a number like 1.25, found 'x'")
+        assertError("pools:\n  a:\n\(replica)    policy: {kind: kv-aware, index_memory: 1KiB}\n",
+                    "t.yaml:4:44: 'index_memory' must be at least 64KiB")
+    }
+
     func testUnknownPolicy() {
         assertError("pools:\n  a:\n\(replica)    policy: round-robbin\n",
-                    "t.yaml:4:13: unknown policy 'round-robbin' (expected round-robin or least-request); did you mean 'round-robin'?")
+                    "t.yaml:4:13: unknown policy 'round-robbin' (expected one of kv-aware, prefix-affinity, consistent-hash, p2c, least-request, round-robin); did you mean 'round-robin'?")
         assertError("pools:\n  a:\n\(replica)    policy: {}\n",
-                    "t.yaml:4:13: the policy of pool 'a' needs a 'kind', like {kind: round-robin}")
+                    "t.yaml:4:13: the policy of pool 'a' needs a 'kind', like {kind: kv-aware}")
     }
 
     // MARK: addresses

@@ -37,10 +37,10 @@ final class ConfigLoadTests: XCTestCase {
             PoolConfig(name: "llama", models: ["meta-llama/Llama-3.1-8B-Instruct", "llama-8b"],
                        replicas: [ReplicaAddress(url: "http://10.0.0.11:8000", host: "10.0.0.11", port: 8000),
                                   ReplicaAddress(url: "http://10.0.0.12:8000", host: "10.0.0.12", port: 8000)],
-                       policy: .leastRequest),
+                       policy: PolicyConfig(kind: .leastRequest)),
             PoolConfig(name: "rest", models: [],
                        replicas: [ReplicaAddress(url: "http://[fd00::1]:8000", host: "fd00::1", port: 8000)],
-                       policy: .roundRobin),
+                       policy: PolicyConfig(kind: .roundRobin)),
         ])
         XCTAssertEqual(config.limits, Limits(maxHeaderBytes: 16 * 1024, maxBodyBytes: 1_048_576))
         XCTAssertEqual(config.timeouts, Timeouts(connect: 0.5, clientHeader: 1.5, upstreamIdle: 300))
@@ -54,7 +54,7 @@ final class ConfigLoadTests: XCTestCase {
     func testMinimalFileTakesEveryDefault() throws {
         let config = try ConfigLoader.parse(yaml: "pools:\n  p:\n    replicas: [http://127.0.0.1:9001]\n", file: "min.yaml")
         XCTAssertEqual(config.listen, [ListenAddress(host: "127.0.0.1", port: 8080)])
-        XCTAssertEqual(config.pools, [PoolConfig(name: "p", models: [], replicas: [ReplicaAddress(host: "127.0.0.1", port: 9001)], policy: .roundRobin)])
+        XCTAssertEqual(config.pools, [PoolConfig(name: "p", models: [], replicas: [ReplicaAddress(host: "127.0.0.1", port: 9001)], policy: PolicyConfig())])
         XCTAssertEqual(config.limits.maxHeaderBytes, 65536)
         XCTAssertEqual(config.limits.maxBodyBytes, 32 << 20)
         XCTAssertEqual(config.timeouts.connect, 2)

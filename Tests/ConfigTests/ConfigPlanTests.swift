@@ -12,7 +12,11 @@ final class ConfigPlanTests: XCTestCase {
         pools:
           p:
             models:   * (every model)
-            policy:   round-robin (default)
+            policy:   kv-aware (default)
+              block_bytes:   64 (default)
+              index_memory:  64MiB (default)
+              load_factor:   1.25 (default)
+              weights:       prefix 3, queue 2, kv 2 (default)
             replicas: http://127.0.0.1:9001
                       http://127.0.0.1:9002
         limits:
@@ -64,14 +68,15 @@ final class ConfigPlanTests: XCTestCase {
         let yaml = """
         listen: ["[::1]:9000", 0.0.0.0:8080]
         pools:
-          llama: {models: [m1, m2], replicas: [http://10.0.0.11:8000], policy: least-request}
+          llama: {models: [m1, m2], replicas: [http://10.0.0.11:8000], policy: {kind: least-request, block_bytes: 128, index_memory: 1MiB, load_factor: 1.5, weights: {prefix: 1, queue: 0.5, kv: 0}}}
         limits: {max_header_bytes: 1000, max_body_bytes: 1GiB}
         timeouts: {connect: 500ms, client_header: 1.5s, upstream_idle: 5m, first_byte: 90s, idle: 45s, client_body: 20s}
         upstream: {max_idle_per_replica: 8}
         access_log: false
         """
         let plan = ConfigPlan.render(try ConfigLoader.parse(yaml: yaml, file: "x.yaml"))
-        for expected in ["  [::1]:9000\n  0.0.0.0:8080\n", "    models:   m1, m2\n", "    policy:   least-request\n",
+        for expected in ["  [::1]:9000\n  0.0.0.0:8080\n", "    models:   m1, m2\n", "    policy:   least-request\n", "      block_bytes:   128\n", "      index_memory:  1MiB\n", "      load_factor:   1.5\n",
+                         "      weights:       prefix 1, queue 0.5, kv 0\n",
                          "    replicas: http://10.0.0.11:8000\n", "max_header_bytes:     1000\n", "max_body_bytes:       1GiB\n",
                          "connect:              500ms\n", "client_header:        1.5s\n", "upstream_idle:        5m\n",
                          "first_byte:           90s\n", "client_body:          20s\n", "idle:                 45s\n",

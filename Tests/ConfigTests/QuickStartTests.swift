@@ -9,16 +9,16 @@ final class QuickStartTests: XCTestCase {
         XCTAssertEqual(config.listen, [ListenAddress(host: "0.0.0.0", port: 8080)])
         XCTAssertEqual(config.pools, [PoolConfig(name: "default", models: ["sim-llama"],
                                                  replicas: [ReplicaAddress(host: "127.0.0.1", port: 9001), ReplicaAddress(host: "127.0.0.1", port: 9002)],
-                                                 policy: .leastRequest)])
+                                                 policy: PolicyConfig(kind: .leastRequest))])
         XCTAssertEqual(config.limits, Limits())
         XCTAssertEqual(config.timeouts, Timeouts())
         XCTAssertNil(config.sourceFile)
     }
 
-    func testFlagsDefaultToRoundRobinOverEveryModel() throws {
+    func testFlagsDefaultToKVAwareOverEveryModel() throws {
         let config = try ConfigLoader.fromFlags(listen: "[::1]:8080", replicas: ["http://h:1"], policy: nil, models: [])
         XCTAssertEqual(config.listen, [ListenAddress(host: "::1", port: 8080)])
-        XCTAssertEqual(config.pools[0].policy, .roundRobin)
+        XCTAssertEqual(config.pools[0].policy, PolicyConfig(kind: .kvAware))
         XCTAssertTrue(config.pools[0].servesEveryModel)
     }
 
@@ -40,7 +40,7 @@ final class QuickStartTests: XCTestCase {
         assertFlagError(replicas: [], "<command line>: --replica: give at least one replica, like --replica http://127.0.0.1:9001", column: 0)
         assertFlagError(replicas: ["http://a:1", "http://a:1"], "<command line>: --replica: replica 'http://a:1' is given twice", column: 2)
         assertFlagError(listen: "8080", "<command line>: --listen: listen address '8080' has no port", column: 0)
-        assertFlagError(policy: "random", "<command line>: --policy: unknown policy 'random' (expected round-robin or least-request)", column: 0)
+        assertFlagError(policy: "random", "<command line>: --policy: unknown policy 'random' (expected one of kv-aware, prefix-affinity, consistent-hash, p2c, least-request, round-robin)", column: 0)
         assertFlagError(models: ["m", ""], "<command line>: --model: a model name cannot be empty", column: 2)
     }
 }

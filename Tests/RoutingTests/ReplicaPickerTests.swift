@@ -7,12 +7,12 @@ import Fleet
 
 final class ReplicaPickerTests: XCTestCase {
     func pool(_ n: Int, policy: PolicyKind) -> Pool {
-        Pool(config: PoolConfig(name: "p", models: [], replicas: (0..<n).map { ReplicaAddress(host: "127.0.0.1", port: 9000 + $0) }, policy: policy))
+        Pool(config: PoolConfig(name: "p", models: [], replicas: (0..<n).map { ReplicaAddress(host: "127.0.0.1", port: 9000 + $0) }, policy: PolicyConfig(kind: policy)))
     }
 
     func testRoundRobinCyclesAndSkipsEjectedReplicas() {
         let p = pool(4, policy: .roundRobin)
-        var picker = ReplicaPicker(kind: .roundRobin, seed: 1)
+        let picker = TestPicker(kind: .roundRobin, seed: 1)
         XCTAssertEqual((0..<8).map { _ in picker.pick(p, now: 10)! }, [0, 1, 2, 3, 0, 1, 2, 3])
         for _ in 0..<5 { _ = p.record(.gatewayFailure(reason: "reset"), replica: 1, now: 10) }
         XCTAssertEqual((0..<6).map { _ in picker.pick(p, now: 10.5)! }, [0, 2, 3, 0, 2, 3])
@@ -24,7 +24,7 @@ final class ReplicaPickerTests: XCTestCase {
     /// would otherwise always start on it.
     func testRetryPicksDoNotMoveTheRoundRobinCursor() {
         let p = pool(2, policy: .roundRobin)
-        var picker = ReplicaPicker(kind: .roundRobin, seed: 1)
+        let picker = TestPicker(kind: .roundRobin, seed: 1)
         XCTAssertEqual(picker.pick(p, now: 0), 0)
         XCTAssertEqual(picker.pick(p, now: 0, excluding: [0]), 1)   // the retry of that request
         XCTAssertEqual(picker.pick(p, now: 0), 1, "the next request starts on replica 1, not back on 0")
@@ -34,7 +34,7 @@ final class ReplicaPickerTests: XCTestCase {
     func testHealthDownAndDrainedReplicasAreSkipped() {
         let p = Pool(config: PoolConfig(name: "p", models: [], replicas: (0..<3).map { ReplicaAddress(host: "127.0.0.1", port: 9000 + $0) }),
                      healthChecked: true)
-        var picker = ReplicaPicker(kind: .roundRobin, seed: 1)
+        let picker = TestPicker(kind: .roundRobin, seed: 1)
         XCTAssertNotNil(picker.pick(p, now: 0), "a pool whose health is all unknown is still routable")
         p.setHealth(0, .up); p.setHealth(1, .down)
         XCTAssertEqual(Set((0..<4).map { _ in picker.pick(p, now: 0)! }), [0], "unknown is not routable once others are known")
@@ -46,8 +46,8 @@ final class ReplicaPickerTests: XCTestCase {
     func testNothingAvailableGivesNil() {
         let p = pool(2, policy: .leastRequest)
         for r in p.replicas { r.drained = true }
-        var rr = ReplicaPicker(kind: .roundRobin, seed: 1)
-        var lr = ReplicaPicker(kind: .leastRequest, seed: 1)
+        let rr = TestPicker(kind: .roundRobin, seed: 1)
+        let lr = TestPicker(kind: .leastRequest, seed: 1)
         XCTAssertNil(rr.pick(p, now: 1))
         XCTAssertNil(lr.pick(p, now: 1))
         XCTAssertFalse(p.hasAvailableReplica(now: 1))
@@ -57,7 +57,7 @@ final class ReplicaPickerTests: XCTestCase {
         let p = pool(1, policy: .leastRequest)
         p.replicas[0].maxInFlight = 2
         p.replicas[0].inFlight = 2
-        var lr = ReplicaPicker(kind: .leastRequest, seed: 1)
+        let lr = TestPicker(kind: .leastRequest, seed: 1)
         XCTAssertNil(lr.pick(p, now: 0))
         XCTAssertTrue(p.hasAvailableReplica(now: 0), "full is not failing: the request should wait, not get no_replica")
     }
@@ -65,7 +65,7 @@ final class ReplicaPickerTests: XCTestCase {
     func testLeastRequestPicksTheLeastLoaded() {
         let p = pool(4, policy: .leastRequest)
         for (i, load) in [5, 2, 7, 3].enumerated() { p.replicas[i].inFlight = load }
-        var picker = ReplicaPicker(kind: .leastRequest, seed: 7)
+        let picker = TestPicker(kind: .leastRequest, seed: 7)
         XCTAssertEqual(picker.pick(p, now: 0), 1)
     }
 
@@ -73,7 +73,7 @@ final class ReplicaPickerTests: XCTestCase {
     /// spreads evenly; with equal loads the first pick is not always replica 0.
     func testBurstSpreadsWhenLoadIsCountedAtDecisionTime() {
         let p = pool(4, policy: .leastRequest)
-        var picker = ReplicaPicker(kind: .leastRequest, seed: 42)
+        let picker = TestPicker(kind: .leastRequest, seed: 42)
         var counts = [0, 0, 0, 0]
         for _ in 0..<40 {
             let i = picker.pick(p, now: 0)!
@@ -84,7 +84,7 @@ final class ReplicaPickerTests: XCTestCase {
         var firstPicks = Set<Int>()
         for seed in 0..<32 {
             let fresh = pool(4, policy: .leastRequest)
-            var pk = ReplicaPicker(kind: .leastRequest, seed: UInt64(seed))
+            let pk = TestPicker(kind: .leastRequest, seed: UInt64(seed))
             firstPicks.insert(pk.pick(fresh, now: 0)!)
         }
         XCTAssertEqual(firstPicks.count, 4, "ties must be broken at random, not by replica order")
@@ -111,5 +111,21 @@ final class ReplicaPickerTests: XCTestCase {
         let after = Pool(config: config, reusing: before)
         XCTAssertEqual(after.state(1, now: 11), "ejected")
         XCTAssertTrue(after.replicas[1] === before.replicas[1], "the replica object (in-flight count, connections) carries over")
+    }
+}
+
+/// The picker for pools of the old tests: takes the pool at each call, as they were written.
+final class TestPicker {
+    let kind: PolicyKind
+    let seed: UInt64
+    var picker: ReplicaPicker?
+    weak var pool: Pool?
+    init(kind: PolicyKind, seed: UInt64) { self.kind = kind; self.seed = seed }
+    func pick(_ p: Pool, now: Double, excluding: [Int] = []) -> Int? {
+        if picker == nil || pool !== p {
+            picker = ReplicaPicker(pool: p, kind: kind, seed: seed)
+            pool = p
+        }
+        return picker!.pick(p, RoutingInput(), now: now, excluding: excluding)?.index
     }
 }
