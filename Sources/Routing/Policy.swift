@@ -59,6 +59,11 @@ public final class ReplicaPicker {
     private var candidateScratch: [Int] = []
     private var scoreScratch: [(index: Int, score: Double, cached: Double)] = []
 
+    /// kv-aware's queue term divides the excess over the mean by (mean + this): a few requests more than the
+    /// mean are noise at small counts (an engine batches dozens at once), a 25% excess at 40 in flight is not.
+    static let loadNoise = 4.0
+    /// Requests above the pool mean a replica may always reach under bounded loads (see `underBound`).
+    static let boundSlack = 3.0
     /// Two near-equal kv-aware scores count as a tie within this margin (score units; a whole prompt
     /// cached is worth `prefix` weight, 3 by default).
     static let nearTie = 0.1
@@ -139,10 +144,12 @@ public final class ReplicaPicker {
     }
 
     /// Bounded loads (Mirrokni et al.): taking one more request must not put replica `i` above
-    /// ceil(factor × (pool in-flight + 1) / replicas).
+    /// ceil(factor × (pool in-flight + 1) / replicas) — or above the mean plus `boundSlack`, whichever is
+    /// higher, so that at small counts (mean 1.5, cap 3) affinity is not given up over one request.
     @inline(__always)
     private func underBound(_ pool: Pool, _ i: Int) -> Bool {
-        let cap = (config.loadFactor * Double(pool.load.inFlight + 1) / Double(pool.replicas.count)).rounded(.up)
+        let mean = Double(pool.load.inFlight + 1) / Double(pool.replicas.count)
+        let cap = max((config.loadFactor * mean).rounded(.up), (mean + ReplicaPicker.boundSlack).rounded(.up))
         return Double(pool.replicas[i].inFlight + 1) <= cap
     }
 
@@ -263,24 +270,56 @@ public final class ReplicaPicker {
         }
     }
 
+    /// The prefix's home: the first eligible replica clockwise from its ring key (load not considered).
+    private func ringHome(_ pool: Pool, key: UInt64?, now: Double, excluding: [Int]) -> Int? {
+        guard let key else { return nil }
+        var home: Int?
+        ring.walk(from: key) { i in
+            if eligible(pool, i, now, excluding) { home = i; return false }
+            return true
+        }
+        return home
+    }
+
+    /// Match depth of replica `i` in the last `gatherMatches`, and the deepest one.
+    private func depth(of i: Int?) -> Int { i.flatMap { i in matchScratch.first { $0.index == i }?.blocks } ?? 0 }
+    private var deepest: Int { matchScratch.first?.blocks ?? 0 }
+
+    /// Whether the prefix's ring home should take the request although this router's index knows a deeper
+    /// match elsewhere. Yes when the home matches nearly as deep (within the ring key's blocks: the rest is
+    /// a tie, and ties go home), or when the home has none of it and is under the bound: then the match elsewhere
+    /// came from a spill at first placement, and going home once makes this router's index agree with every
+    /// other router's (each of them placed the prefix at its home). A request whose history lives on another
+    /// replica beyond what the home shares with it (a conversation spilled off a shared system prompt) stays.
+    private func homeWins(_ pool: Pool, home h: Int) -> Bool {
+        guard underBound(pool, h) else { return false }
+        let homeDepth = depth(of: h)
+        if homeDepth >= deepest - RoutingInput.ringKeyBlocks { return true }
+        return homeDepth == 0
+    }
+
     /// Longest matching prefix wins unless that would put its replica above the load bound; then the next
-    /// best match; with no usable match, the prefix's place on the hash ring (bounded loads as well).
+    /// best match; with no usable match, the prefix's place on the hash ring (bounded loads as well). Near-
+    /// equal matches go to the prefix's ring home (see `homeWins`), so independent routers converge.
     private func pickPrefixAffinity(_ pool: Pool, _ input: RoutingInput, now: Double, excluding: [Int]) -> (Int?, Double) {
         gatherMatches(pool, input, now: now, excluding: excluding)
+        let blocks = Double(max(1, input.hashes.count))
+        if let h = ringHome(pool, key: input.prefixKey, now: now, excluding: excluding), homeWins(pool, home: h) {
+            return (h, Double(depth(of: h)) / blocks)
+        }
         for m in matchScratch where underBound(pool, m.index) {
-            return (m.index, Double(m.blocks) / Double(input.hashes.count))
+            return (m.index, Double(m.blocks) / blocks)
         }
         let key = input.prefixKey ?? input.sessionKey ?? rng.next()
         guard let i = ringChoice(pool, key: key, now: now, excluding: excluding) else { return (nil, 0) }
-        let cached = matchScratch.first { $0.index == i }.map { Double($0.blocks) / Double(input.hashes.count) } ?? 0
-        return (i, cached)
+        return (i, Double(depth(of: i)) / blocks)
     }
 
     // MARK: - kv-aware
 
     /// Scores candidates on prefix overlap against load (queue depth, pending prefill, KV-cache usage):
     ///   weights.prefix × cached fraction (+ homeBonus on the prefix's ring home)
-    ///   − weights.queue × load / (pool mean load + 1)
+    ///   − weights.queue × max(0, load − pool mean load) / (pool mean load + loadNoise)
     ///   − weights.kv × KV-cache usage.
     /// Candidates above the load bound are dropped while any is under it. Scores within `nearTie` of the
     /// best are tied, and ties go to the best rendezvous rank for the prefix (a seeded draw: the same in
@@ -321,12 +360,17 @@ public final class ReplicaPicker {
         for i in candidateScratch {
             if anyUnderBound && !underBound(pool, i) { scoreScratch.append((i, -.infinity, 0)); continue }
             let r = pool.replicas[i]
-            let matched = matchScratch.first { $0.index == i }?.blocks ?? 0
+            var matched = depth(of: i)
+            // The home is credited with the deepest match when it wins as prefix-affinity's home would
+            // (nearly as deep, or a first-placement spill elsewhere): independent routers converge on it.
+            if i == home, matched < deepest, homeWins(pool, home: i) { matched = deepest }
             let cached = input.hashes.isEmpty ? 0 : Double(matched) / blocks
             let replicaLoad = queueDepth(r, now) + Double(r.inFlightPromptTokens) / ReplicaPicker.tokensPerRequest
             var score = config.prefixWeight * cached
             if i == home { score += ReplicaPicker.homeBonus }
-            score -= config.queueWeight * replicaLoad / (meanLoad + 1)
+            // Only load above the pool mean costs: below it, replicas differ by noise (and by which router
+            // sent what), and routers that never talk should still agree on where a prefix goes.
+            score -= config.queueWeight * max(0, replicaLoad - meanLoad) / (meanLoad + ReplicaPicker.loadNoise)
             score -= config.kvWeight * (freshEngine(r, now)?.kvUsage ?? 0)
             scoreScratch.append((i, score, cached))
             top = max(top, score)
