@@ -121,8 +121,18 @@ public struct JSONScanner {
         if !t.hasEscapes { return String(decoding: raw, as: UTF8.self) }
         var out: [UInt8] = []
         out.reserveCapacity(raw.count)
-        decodeEscapes(t.range) { out.append($0) }
+        decodeEscapes(t.range) { out.append(contentsOf: $0) }
         return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Calls `emit` with the decoded UTF-8 bytes of a `.string` or `.key` token, in order and without
+    /// allocating: each run without escapes straight from the input, each escape as its 1-4 UTF-8 bytes.
+    public func decodeString(_ t: JSONToken, _ emit: (UnsafeRawBufferPointer) -> Void) {
+        if !t.hasEscapes {
+            emit(UnsafeRawBufferPointer(rebasing: bytes[t.range]))
+        } else {
+            decodeEscapes(t.range, emit)
+        }
     }
 
     /// Whether a `.string` or `.key` token decodes to exactly `s`, without allocating.
@@ -136,9 +146,11 @@ public struct JSONScanner {
         }
         var i = 0
         var equal = true
-        decodeEscapes(t.range) { b in
-            if i >= n || p[i] != b { equal = false }
-            i += 1
+        decodeEscapes(t.range) { run in
+            for b in run {
+                if i >= n || p[i] != b { equal = false }
+                i += 1
+            }
         }
         return equal && i == n
     }
@@ -374,36 +386,39 @@ public struct JSONScanner {
         }
     }
 
-    /// Calls `emit` with each UTF-8 byte of an already validated string body.
-    private func decodeEscapes(_ r: Range<Int>, _ emit: (UInt8) -> Void) {
+    /// Calls `emit` with the UTF-8 bytes of an already validated string body, a run at a time.
+    private func decodeEscapes(_ r: Range<Int>, _ emit: (UnsafeRawBufferPointer) -> Void) {
         var i = r.lowerBound
+        var runStart = i
         while i < r.upperBound {
-            let b = bytes[i]
-            guard b == ASCII.backslash else {
-                emit(b)
+            guard bytes[i] == ASCII.backslash else {
                 i += 1
                 continue
             }
+            if runStart < i { emit(UnsafeRawBufferPointer(rebasing: bytes[runStart..<i])) }
             let e = bytes[i + 1]
             i += 2
+            var scalar: Int
             switch e {
-            case 0x62: emit(0x08)
-            case 0x66: emit(0x0C)
-            case 0x6E: emit(0x0A)
-            case 0x72: emit(0x0D)
-            case 0x74: emit(0x09)
+            case 0x62: scalar = 0x08
+            case 0x66: scalar = 0x0C
+            case 0x6E: scalar = 0x0A
+            case 0x72: scalar = 0x0D
+            case 0x74: scalar = 0x09
             case 0x75:
-                var scalar = hexValue4(at: i)
+                scalar = hexValue4(at: i)
                 i += 4
                 if scalar >= 0xD800 && scalar <= 0xDBFF {
                     let low = hexValue4(at: i + 2)
                     i += 6
                     scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
                 }
-                emitUTF8(scalar, emit)
-            default: emit(e)   // " \ /
+            default: scalar = Int(e)   // " \ /
             }
+            emitUTF8(scalar, emit)
+            runStart = i
         }
+        if runStart < r.upperBound { emit(UnsafeRawBufferPointer(rebasing: bytes[runStart..<r.upperBound])) }
     }
 
     private func hexValue4(at i: Int) -> Int {
@@ -412,17 +427,20 @@ public struct JSONScanner {
         return v
     }
 
-    private func emitUTF8(_ v: Int, _ emit: (UInt8) -> Void) {
+    private func emitUTF8(_ v: Int, _ emit: (UnsafeRawBufferPointer) -> Void) {
+        var b: (UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0)
+        let n: Int
         switch v {
         case ..<0x80:
-            emit(UInt8(v))
+            b.0 = UInt8(v); n = 1
         case ..<0x800:
-            emit(UInt8(0xC0 | v >> 6)); emit(UInt8(0x80 | v & 0x3F))
+            b.0 = UInt8(0xC0 | v >> 6); b.1 = UInt8(0x80 | v & 0x3F); n = 2
         case ..<0x10000:
-            emit(UInt8(0xE0 | v >> 12)); emit(UInt8(0x80 | v >> 6 & 0x3F)); emit(UInt8(0x80 | v & 0x3F))
+            b.0 = UInt8(0xE0 | v >> 12); b.1 = UInt8(0x80 | v >> 6 & 0x3F); b.2 = UInt8(0x80 | v & 0x3F); n = 3
         default:
-            emit(UInt8(0xF0 | v >> 18)); emit(UInt8(0x80 | v >> 12 & 0x3F))
-            emit(UInt8(0x80 | v >> 6 & 0x3F)); emit(UInt8(0x80 | v & 0x3F))
+            b.0 = UInt8(0xF0 | v >> 18); b.1 = UInt8(0x80 | v >> 12 & 0x3F)
+            b.2 = UInt8(0x80 | v >> 6 & 0x3F); b.3 = UInt8(0x80 | v & 0x3F); n = 4
         }
+        withUnsafeBytes(of: &b) { emit(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
     }
 }
