@@ -59,7 +59,16 @@ struct RoutingTextWriter {
     /// The decoded bytes of a string token.
     mutating func append(string t: JSONToken, of s: JSONScanner) {
         guard !discarding else { return }
-        s.decodeString(t) { append($0) }
+        let room = limit - length
+        guard room > 0 else { return length += s.decodeString(t, into: nil) }
+        let raw = UnsafeRawBufferPointer(rebasing: s.bytes[t.range])
+        guard t.hasEscapes else { return append(raw) }
+        // Grow by the escaped length (decoding only shortens), decode in place of it, drop the slack.
+        let start = bytes.count
+        bytes.append(contentsOf: raw.assumingMemoryBound(to: UInt8.self))
+        let n = bytes.withUnsafeMutableBytes { s.decodeString(t, into: $0.baseAddress! + start) }
+        bytes.removeLast(raw.count - min(n, room))
+        length += n
     }
 
     /// `v` as 16 lowercase hex digits, most significant first.
