@@ -117,30 +117,61 @@ public struct JSONScanner {
 
     /// The decoded string of a `.string` or `.key` token.
     public func string(_ t: JSONToken) -> String {
-        let raw = UnsafeRawBufferPointer(rebasing: bytes[t.range])
-        if !t.hasEscapes { return String(decoding: raw, as: UTF8.self) }
-        var out: [UInt8] = []
-        out.reserveCapacity(raw.count)
-        decodeEscapes(t.range) { out.append($0) }
-        return String(decoding: out, as: UTF8.self)
+        guard !t.range.isEmpty else { return "" }
+        return String(unsafeUninitializedCapacity: t.range.count) { decodeString(t, into: UnsafeMutableRawPointer($0.baseAddress!)) }
+    }
+
+    /// Writes the decoded UTF-8 bytes of a `.string` or `.key` token to `dst`, which must have room for
+    /// `t.range.count` bytes (decoding never lengthens a string), and returns how many it wrote; with `dst`
+    /// nil it only counts them. Runs without escapes are copied whole. Allocates nothing.
+    public func decodeString(_ t: JSONToken, into dst: UnsafeMutableRawPointer?) -> Int {
+        let r = t.range
+        guard t.hasEscapes else {
+            if let dst, !r.isEmpty { dst.copyMemory(from: bytes.baseAddress! + r.lowerBound, byteCount: r.count) }
+            return r.count
+        }
+        var i = r.lowerBound
+        var out = 0
+        while true {
+            let escape = firstBackslash(in: i..<r.upperBound)
+            if let dst, escape > i { (dst + out).copyMemory(from: bytes.baseAddress! + i, byteCount: escape - i) }
+            out += escape - i
+            guard escape < r.upperBound else { return out }
+            let e = bytes[escape + 1]
+            i = escape + 2
+            var scalar: Int
+            switch e {
+            case 0x62: scalar = 0x08
+            case 0x66: scalar = 0x0C
+            case 0x6E: scalar = 0x0A
+            case 0x72: scalar = 0x0D
+            case 0x74: scalar = 0x09
+            case 0x75:
+                scalar = hexValue4(at: i)
+                i += 4
+                if scalar >= 0xD800 && scalar <= 0xDBFF {
+                    let low = hexValue4(at: i + 2)
+                    i += 6
+                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                }
+            default: scalar = Int(e)   // " \ /
+            }
+            out += writeUTF8(scalar, to: dst.map { $0 + out })
+        }
     }
 
     /// Whether a `.string` or `.key` token decodes to exactly `s`, without allocating.
     public func stringEquals(_ t: JSONToken, _ s: StaticString) -> Bool {
-        let p = s.utf8Start
         let n = s.utf8CodeUnitCount
-        if !t.hasEscapes {
-            guard t.range.count == n else { return false }
-            for i in 0..<n where bytes[t.range.lowerBound + i] != p[i] { return false }
-            return true
+        let raw = UnsafeRawBufferPointer(rebasing: bytes[t.range])
+        if !t.hasEscapes { return raw.elementsEqual(UnsafeBufferPointer(start: s.utf8Start, count: n)) }
+        // An escape is at most 6 bytes for one decoded byte, so a longer token cannot decode to `s`; a
+        // shorter one decodes on the stack.
+        guard raw.count <= 6 * n else { return false }
+        return withUnsafeTemporaryAllocation(byteCount: raw.count, alignment: 1) { buffer in
+            let decoded = UnsafeRawBufferPointer(rebasing: buffer[0..<decodeString(t, into: buffer.baseAddress!)])
+            return decoded.elementsEqual(UnsafeBufferPointer(start: s.utf8Start, count: n))
         }
-        var i = 0
-        var equal = true
-        decodeEscapes(t.range) { b in
-            if i >= n || p[i] != b { equal = false }
-            i += 1
-        }
-        return equal && i == n
     }
 
     /// The value of a `.number` token that is an integer literal (no fraction or exponent) fitting Int.
@@ -374,36 +405,20 @@ public struct JSONScanner {
         }
     }
 
-    /// Calls `emit` with each UTF-8 byte of an already validated string body.
-    private func decodeEscapes(_ r: Range<Int>, _ emit: (UInt8) -> Void) {
+    /// The offset of the first backslash in `r`, or `r.upperBound`: eight bytes at a time, since the
+    /// runs between escapes are most of a prompt.
+    private func firstBackslash(in r: Range<Int>) -> Int {
+        let base = bytes.baseAddress!
         var i = r.lowerBound
-        while i < r.upperBound {
-            let b = bytes[i]
-            guard b == ASCII.backslash else {
-                emit(b)
-                i += 1
-                continue
-            }
-            let e = bytes[i + 1]
-            i += 2
-            switch e {
-            case 0x62: emit(0x08)
-            case 0x66: emit(0x0C)
-            case 0x6E: emit(0x0A)
-            case 0x72: emit(0x0D)
-            case 0x74: emit(0x09)
-            case 0x75:
-                var scalar = hexValue4(at: i)
-                i += 4
-                if scalar >= 0xD800 && scalar <= 0xDBFF {
-                    let low = hexValue4(at: i + 2)
-                    i += 6
-                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
-                }
-                emitUTF8(scalar, emit)
-            default: emit(e)   // " \ /
-            }
+        while i + 8 <= r.upperBound {
+            // A zero byte of word ^ 0x5C5C... is a backslash; the lowest such byte sets the lowest flag.
+            let word = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: i, as: UInt64.self)) ^ 0x5C5C_5C5C_5C5C_5C5C
+            let flags = (word &- 0x0101_0101_0101_0101) & ~word & 0x8080_8080_8080_8080
+            if flags != 0 { return i + flags.trailingZeroBitCount / 8 }
+            i += 8
         }
+        while i < r.upperBound && bytes[i] != ASCII.backslash { i += 1 }
+        return i
     }
 
     private func hexValue4(at i: Int) -> Int {
@@ -412,17 +427,21 @@ public struct JSONScanner {
         return v
     }
 
-    private func emitUTF8(_ v: Int, _ emit: (UInt8) -> Void) {
-        switch v {
-        case ..<0x80:
-            emit(UInt8(v))
-        case ..<0x800:
-            emit(UInt8(0xC0 | v >> 6)); emit(UInt8(0x80 | v & 0x3F))
-        case ..<0x10000:
-            emit(UInt8(0xE0 | v >> 12)); emit(UInt8(0x80 | v >> 6 & 0x3F)); emit(UInt8(0x80 | v & 0x3F))
+    /// Writes `v` as UTF-8 to `dst` (when not nil) and returns its length.
+    private func writeUTF8(_ v: Int, to dst: UnsafeMutableRawPointer?) -> Int {
+        let n = v < 0x80 ? 1 : v < 0x800 ? 2 : v < 0x10000 ? 3 : 4
+        guard let d = dst?.assumingMemoryBound(to: UInt8.self) else { return n }
+        switch n {
+        case 1:
+            d[0] = UInt8(v)
+        case 2:
+            d[0] = UInt8(0xC0 | v >> 6); d[1] = UInt8(0x80 | v & 0x3F)
+        case 3:
+            d[0] = UInt8(0xE0 | v >> 12); d[1] = UInt8(0x80 | v >> 6 & 0x3F); d[2] = UInt8(0x80 | v & 0x3F)
         default:
-            emit(UInt8(0xF0 | v >> 18)); emit(UInt8(0x80 | v >> 12 & 0x3F))
-            emit(UInt8(0x80 | v >> 6 & 0x3F)); emit(UInt8(0x80 | v & 0x3F))
+            d[0] = UInt8(0xF0 | v >> 18); d[1] = UInt8(0x80 | v >> 12 & 0x3F)
+            d[2] = UInt8(0x80 | v >> 6 & 0x3F); d[3] = UInt8(0x80 | v & 0x3F)
         }
+        return n
     }
 }

@@ -26,7 +26,9 @@ final class JSONInspectorTests: XCTestCase {
         {"model": "meta-llama/Llama-3.1-8B-Instruct", "messages": [{"role": "user", "content": "the \\"model\\": \\"x\\""}],
          "stream": true, "stream_options": {"include_usage": true}, "max_tokens": 256, "temperature": 0.7}
         """
-        XCTAssertEqual(inspected(body), InspectedRequest(model: "meta-llama/Llama-3.1-8B-Instruct", stream: true, includeUsage: true, maxTokens: 256))
+        // promptBytes: "user" US `the "model": "x"` US US US RS
+        XCTAssertEqual(inspected(body), InspectedRequest(model: "meta-llama/Llama-3.1-8B-Instruct", stream: true, includeUsage: true, maxTokens: 256,
+                                                         promptBytes: 4 + 1 + 16 + 4))
     }
 
     func testDefaultsWhenFieldsAreAbsentOrNull() {
@@ -47,7 +49,7 @@ final class JSONInspectorTests: XCTestCase {
 
     func testOnlyTopLevelKeysCount() {
         let r = inspected("{\"messages\":[{\"model\":\"inner\",\"stream\":true}],\"extra\":{\"max_tokens\":5,\"model\":\"x\"},\"model\":\"outer\"}")
-        XCTAssertEqual(r, InspectedRequest(model: "outer"))
+        XCTAssertEqual(r, InspectedRequest(model: "outer", promptBytes: 5))   // a message with no fields: US US US US RS
         XCTAssertEqual(inspected("{\"stream_options\":{\"nested\":{\"include_usage\":true}}}")?.includeUsage, false)
     }
 
