@@ -91,17 +91,21 @@ final class Exchange: ConnectionHandler {
         record.requestBytes = session.body.count
         assignRequestID()
 
-        if let fixedPool { return route(to: fixedPool) }
+        if let fixedPool {
+            server.routingText.removeAll(keepingCapacity: true)   // no body: nothing of another request's text
+            return route(to: fixedPool)
+        }
 
         // inspect
-        let inspected = session.body.withUnsafeBytes { JSONInspector.inspect($0) }
+        let inspected = session.body.withUnsafeBytes { JSONInspector.inspect($0, routingText: &server.routingText) }
         let request: InspectedRequest
         switch inspected {
         case .success(let r): request = r
         case .failure(let e): return fail(.invalidJSON(e.message))
         }
         if let m = request.model { record.model = m }
-        server.routingText.removeAll(keepingCapacity: true)   // filled by inspect once routing text lands
+        user = request.user
+        routingTextBytes = request.promptBytes
 
         // pick pool
         guard let pool = server.fleet.pool(forModel: request.model) else {

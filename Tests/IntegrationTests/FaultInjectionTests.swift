@@ -18,7 +18,9 @@ final class FaultInjectionTests: IntegrationTestCase {
         var y = "listen: LISTEN\n"
         if let admin { y += "admin: {address: 127.0.0.1:\(admin)}\n" }
         y += extra
-        y += "pools:\n  sim:\n    models: [sim-llama]\n"
+        // These tests count how requests spread over a faulty replica and good ones: round-robin makes that
+        // spread known (kv-aware would keep identical prompts on one replica).
+        y += "pools:\n  sim:\n    models: [sim-llama]\n    policy: round-robin\n"
         y += "    replicas: [\(replicas.map { "http://127.0.0.1:\($0)" }.joined(separator: ", "))]\n"
         return y
     }
