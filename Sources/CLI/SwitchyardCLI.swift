@@ -11,7 +11,7 @@ enum SwitchyardCLI {
 
     usage:
       switchyard serve -c FILE
-      switchyard serve --listen HOST:PORT --replica URL [--replica URL ...] [--policy round-robin|least-request]
+      switchyard serve --listen HOST:PORT --replica URL [--replica URL ...] [--policy kv-aware|prefix-affinity|consistent-hash|p2c|least-request|round-robin]
                        [--model NAME ...] [--admin HOST:PORT] [--no-access-log]
       switchyard sim [--port 9001] [--replicas 1] [--model sim-llama] [--speedup 1] [fault flags]  (see `switchyard sim --help`)
       switchyard demo [--requests 300] [--concurrency 32] [--replicas 4] [--policy round-robin|least-request] [--speedup 1]
