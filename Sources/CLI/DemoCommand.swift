@@ -5,49 +5,80 @@ import Glibc
 import Runtime
 
 enum DemoCommand {
+    static let usage = """
+    usage: switchyard demo [--requests 300] [--concurrency 32] [--replicas 4] [--policies round-robin,kv-aware]
+                           [--policy NAME] [--speedup 1] [--cache-blocks 1024]
+      Runs the same workload through each policy in turn (fresh replicas each time) and compares them.
+      --policy NAME runs one policy only. --cache-blocks: each replica's prefix-cache capacity in 16-token blocks.
+    """
+
+    /// One policy's run: the client's view and the replicas' /metrics afterwards.
+    struct Run {
+        var policy: String
+        var summary: LoadSummary
+        var replicas: [ReplicaReport]
+    }
+
     static func run(_ args: [String]) throws -> Int32 {
-        let a = try Arguments(args, valued: ["--requests", "--concurrency", "--replicas", "--policy", "--speedup"], booleans: ["--help"])
+        let a = try Arguments(args, valued: ["--requests", "--concurrency", "--replicas", "--policy", "--policies", "--speedup", "--cache-blocks"],
+                              booleans: ["--help"])
         if a.has("--help") {
-            print("usage: switchyard demo [--requests 300] [--concurrency 32] [--replicas 4] [--policy round-robin|least-request] [--speedup 1]")
+            print(usage)
             return 0
         }
         let total = try a.int("--requests", default: 300, range: 1...100_000)
         let concurrency = try a.int("--concurrency", default: 32, range: 1...4096)
         let replicaCount = try a.int("--replicas", default: 4, range: 1...64)
-        let policy = a.last("--policy") ?? "round-robin"
-        guard PolicyKind(rawValue: policy) != nil else {
-            throw UsageError(message: "--policy '\(policy)' is not one of \(PolicyKind.allCases.map(\.rawValue).joined(separator: ", "))")
+        let policies = (a.last("--policy") ?? a.last("--policies") ?? "round-robin,kv-aware").split(separator: ",").map(String.init)
+        for policy in policies where PolicyKind(rawValue: policy) == nil {
+            throw UsageError(message: "policy '\(policy)' is not one of \(PolicyKind.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         let speedup = try a.double("--speedup", default: 1, range: 0.01...1000)
+        // 1,024 blocks of 16 tokens hold ~11 of the workload's 24 system prompts: a replica cannot cache them
+        // all (as a real replica serving many tenants cannot), so where requests go decides the hit rate.
+        let cacheBlocks = try a.int("--cache-blocks", default: 1024, range: 0...1_000_000_000)
 
         let dir = makeTempDir()
-        let simPort = consecutiveFreePorts(replicaCount)
-        let routerPort = freeLoopbackPort()
-        print("switchyard demo: \(replicaCount) simulated replicas (Llama-3.1-8B on H100 timing model, speedup \(speedup)) on ports \(simPort)-\(simPort + replicaCount - 1), router on \(routerPort), policy \(policy)")
+        let workload = DemoWorkload(requests: total, seed: 42)
+        print("switchyard demo: \(replicaCount) simulated replicas (Llama-3.1-8B on H100 timing model, speedup \(speedup), prefix cache \(cacheBlocks * 16) tokens each), policies \(policies.joined(separator: ", "))")
+        print("workload: \(total) streaming chat requests, \(workload.systemPromptCount) shared system prompts of ~\(workload.systemPromptTokens) tokens (Zipf popularity), max_tokens \(workload.maxTokens), concurrency \(concurrency)")
         print("logs in \(dir)")
 
+        var runs: [Run] = []
+        for policy in policies {
+            guard let run = try runOnce(policy: policy, workload: workload, replicaCount: replicaCount, concurrency: concurrency,
+                                        speedup: speedup, cacheBlocks: cacheBlocks, dir: dir) else { return 1 }
+            print(DemoReport.render(summary: run.summary, replicas: run.replicas, policy: policy))
+            runs.append(run)
+        }
+        if runs.count > 1 { print(DemoReport.compare(runs)) }
+        return runs.allSatisfy { $0.summary.failed == 0 } ? 0 : 1
+    }
+
+    /// Fresh replicas and a router with `policy`, the workload through it, everything stopped afterwards.
+    static func runOnce(policy: String, workload: DemoWorkload, replicaCount: Int, concurrency: Int, speedup: Double,
+                        cacheBlocks: Int, dir: String) throws -> Run? {
+        let simPort = consecutiveFreePorts(replicaCount)
+        let routerPort = freeLoopbackPort()
         var children: [ChildProcess] = []
         defer { for c in children.reversed() { c.stop() } }
-        children.append(try ChildProcess.spawnSelf(["sim", "--port", "\(simPort)", "--replicas", "\(replicaCount)", "--speedup", "\(speedup)"],
-                                                   name: "sim", logPath: "\(dir)/sim.log"))
+        children.append(try ChildProcess.spawnSelf(["sim", "--port", "\(simPort)", "--replicas", "\(replicaCount)", "--speedup", "\(speedup)",
+                                                    "--cache-blocks", "\(cacheBlocks)"],
+                                                   name: "sim", logPath: "\(dir)/sim-\(policy).log"))
         var serveArgs = ["serve", "--listen", "127.0.0.1:\(routerPort)", "--policy", policy]
         for i in 0..<replicaCount { serveArgs += ["--replica", "http://127.0.0.1:\(simPort + i)"] }
-        children.append(try ChildProcess.spawnSelf(serveArgs, name: "router", logPath: "\(dir)/router.log"))
+        children.append(try ChildProcess.spawnSelf(serveArgs, name: "router", logPath: "\(dir)/router-\(policy).log"))
 
         guard waitReady(routerPort: routerPort, simPorts: (0..<replicaCount).map { simPort + $0 }, children: children) else {
             writeErr("demo: the router or the replicas did not become ready within 15 s; see \(dir)\n")
-            return 1
+            return nil
         }
-
-        let workload = DemoWorkload(requests: total, seed: 42)
-        print("sending \(total) streaming chat requests (\(workload.systemPromptCount) shared system prompts of ~\(workload.systemPromptTokens) tokens, max_tokens \(workload.maxTokens)) at concurrency \(concurrency)…")
+        print("\n[\(policy)] replicas on ports \(simPort)-\(simPort + replicaCount - 1), router on \(routerPort)…")
         let loop = EventLoop()
         let address = try SocketAddress.resolve(host: "127.0.0.1", port: routerPort)
         let summary = LoadClient(loop: loop, address: address, requests: workload.requests, concurrency: concurrency, timeout: 60).run()
-
         let replicas = (0..<replicaCount).map { ReplicaReport.read(port: simPort + $0) }
-        print(DemoReport.render(summary: summary, replicas: replicas, policy: policy))
-        return summary.failed == 0 ? 0 : 1
+        return Run(policy: policy, summary: summary, replicas: replicas)
     }
 
     static func waitReady(routerPort: Int, simPorts: [Int], children: [ChildProcess]) -> Bool {
@@ -93,7 +124,7 @@ enum DemoCommand {
 
 /// Shared long system prompts with Zipf-like popularity and a unique question per request.
 struct DemoWorkload {
-    let systemPromptCount = 6
+    let systemPromptCount = 24
     let systemPromptTokens = 1500
     let maxTokens = 48
     var requests: [LoadRequest] = []
@@ -116,8 +147,8 @@ struct DemoWorkload {
             }
             prompts.append(s)
         }
-        // Zipf(1) weights over the prompts: prompt k is chosen with probability proportional to 1/(k+1).
-        let weights = (0..<systemPromptCount).map { 1.0 / Double($0 + 1) }
+        // Zipf(0.8) weights over the prompts: prompt k is chosen with probability proportional to 1/(k+1)^0.8.
+        let weights = (0..<systemPromptCount).map { 1.0 / pow(Double($0 + 1), 0.8) }
         let sum = weights.reduce(0, +)
         for i in 0..<n {
             var u = Double(next() >> 11) / Double(1 << 53) * sum
@@ -173,6 +204,29 @@ enum DemoReport {
         }
         let errors = Dictionary(grouping: s.results.compactMap(\.error), by: { $0 }).map { "\($0.value.count)× \($0.key)" }
         if !errors.isEmpty { out += "errors        " + errors.joined(separator: "; ") + "\n" }
+        return out
+    }
+
+    /// The runs side by side, and how the last one (kv-aware by default) differs from the first.
+    static func compare(_ runs: [DemoCommand.Run]) -> String {
+        func ms(_ v: Double) -> String { v.isNaN ? "-" : String(Int((v * 1000).rounded())) + " ms" }
+        func pct(_ v: Double) -> String { String(Int((v * 100).rounded())) + "%" }
+        func hitRate(_ r: DemoCommand.Run) -> Double {
+            let q = r.replicas.reduce(0) { $0 + $1.prefixQueries }
+            return q > 0 ? r.replicas.reduce(0) { $0 + $1.prefixHits } / q : 0
+        }
+        func tps(_ r: DemoCommand.Run) -> Double { r.summary.wallSeconds > 0 ? Double(r.summary.outputTokens) / r.summary.wallSeconds : 0 }
+        var out = "\n== Side by side (same workload, fresh replicas each) ==\n"
+        out += "policy             hit rate   TTFT p50   TTFT p99   tokens/s   failed\n"
+        for r in runs {
+            out += r.policy + String(repeating: " ", count: max(0, 18 - r.policy.count))
+            out += " \(pct(hitRate(r)).leftPad(8))   \(ms(r.summary.ttft(50)).leftPad(8))   \(ms(r.summary.ttft(99)).leftPad(8))   \(String(Int(tps(r).rounded())).leftPad(8))   \(String(r.summary.failed).leftPad(6))\n"
+        }
+        let base = runs[0], best = runs[runs.count - 1]
+        func ratio(_ a: Double, _ b: Double) -> String { b > 0 && !a.isNaN && !b.isNaN ? String(format1(a / b)) + "×" : "-" }
+        out += "\n\(best.policy) vs \(base.policy): prefix-cache hit rate \(pct(hitRate(base))) → \(pct(hitRate(best))), "
+        out += "TTFT p50 \(ms(base.summary.ttft(50))) → \(ms(best.summary.ttft(50))) (\(ratio(base.summary.ttft(50), best.summary.ttft(50))) faster), "
+        out += "p99 \(ms(base.summary.ttft(99))) → \(ms(best.summary.ttft(99))) (\(ratio(base.summary.ttft(99), best.summary.ttft(99))) faster)\n"
         return out
     }
 

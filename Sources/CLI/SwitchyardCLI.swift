@@ -14,7 +14,7 @@ enum SwitchyardCLI {
       switchyard serve --listen HOST:PORT --replica URL [--replica URL ...] [--policy kv-aware|prefix-affinity|consistent-hash|p2c|least-request|round-robin]
                        [--model NAME ...] [--admin HOST:PORT] [--no-access-log]
       switchyard sim [--port 9001] [--replicas 1] [--model sim-llama] [--speedup 1] [fault flags]  (see `switchyard sim --help`)
-      switchyard demo [--requests 300] [--concurrency 32] [--replicas 4] [--policy round-robin|least-request] [--speedup 1]
+      switchyard demo [--requests 300] [--concurrency 32] [--replicas 4] [--policies round-robin,kv-aware] [--speedup 1]
       switchyard check-config FILE
       switchyard version
 
