@@ -12,6 +12,8 @@ public struct HashRing: Sendable {
     private var points: [UInt64] = []
     private var owners: [Int32] = []
     public let replicaCount: Int
+    /// Replicas already visited by the current walk (kept between walks so a walk does not allocate).
+    private var seen: [Int32] = []
 
     public init(replicaKeys: [UInt32]) {
         replicaCount = replicaKeys.count
@@ -29,7 +31,7 @@ public struct HashRing: Sendable {
 
     /// Calls `visit` with distinct replica indices in ring order from `key`, until it returns false or every
     /// replica was visited.
-    public func walk(from key: UInt64, _ visit: (Int) -> Bool) {
+    public mutating func walk(from key: UInt64, _ visit: (Int) -> Bool) {
         guard replicaCount > 0 else { return }
         var lo = 0, hi = points.count
         let target = mix64(key)
@@ -37,9 +39,9 @@ public struct HashRing: Sendable {
             let mid = (lo + hi) / 2
             if points[mid] < target { lo = mid + 1 } else { hi = mid }
         }
-        // Distinct owners: a small pool is checked with a bitmap-free linear "seen" scan over at most the
-        // replicas already visited; large pools rarely need more than a few steps.
-        var seen: [Int32] = []
+        // Distinct owners by a linear scan of those already visited: a walk stops after a few replicas
+        // (the first one under the load bound), so this stays short even in a large pool.
+        seen.removeAll(keepingCapacity: true)
         var i = lo == points.count ? 0 : lo
         var steps = 0
         while seen.count < replicaCount && steps < points.count {

@@ -146,6 +146,27 @@ final class CacheAwarePolicyTests: XCTestCase {
         }
     }
 
+    /// A reload keeps the pool's prefix index: a prompt spilled off its home stays where its cache is, even
+    /// with the replicas listed in another order.
+    func testReloadKeepsThePrefixIndex() {
+        let p = pool(4, .prefixAffinity)
+        let picker = ReplicaPicker(pool: p, seed: 1)
+        let t = text(5, tail: 0)
+        let home = route(picker, p, input(picker, t))   // the system prompt at its home
+        let elsewhere = (home + 1) % 4                 // a conversation on it spilled elsewhere
+        picker.chose(elsewhere, in: p, input(picker, t + Array(repeating: UInt8(ascii: "x"), count: 4096)))
+        let longer = t + Array(repeating: UInt8(ascii: "x"), count: 4096) + Array("next turn".utf8)
+        XCTAssertEqual(picker.pick(p, input(picker, longer), now: 0)!.index, elsewhere, "the conversation's history is there")
+        let reordered = PoolConfig(name: "p", models: [], replicas: p.replicas.map(\.address).reversed(), policy: p.policy)
+        let q = Pool(config: reordered, reusing: p)
+        let kept = ReplicaPicker(pool: q, seed: 1, carrying: picker)
+        XCTAssertTrue(kept.index === picker.index)
+        XCTAssertEqual(q.replicas[kept.pick(q, input(kept, longer), now: 0)!.index].key, p.replicas[elsewhere].key)
+        let fresh = ReplicaPicker(pool: q, seed: 1)
+        XCTAssertNotEqual(q.replicas[fresh.pick(q, input(fresh, longer), now: 0)!.index].key, p.replicas[elsewhere].key,
+                          "without the carried index the history would be lost")
+    }
+
     func testConsistentHashKeepsASessionTogetherAndSpreadsSessions() {
         let p = pool(8, .consistentHash)
         let picker = ReplicaPicker(pool: p, seed: 4)
