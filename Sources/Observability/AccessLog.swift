@@ -19,6 +19,9 @@ public struct AccessRecord {
     public var totalMs = 0.0
     /// How the exchange ended: ok, client_gone, upstream_reset, upstream_refused, local, error…
     public var outcome = "ok"
+    /// The share of the prompt the router believed the chosen replica already held (prefix index), in
+    /// percent; -1 when the policy does not look at prefixes.
+    public var cachedPercent = -1
     /// Attempts after the first (retries on other replicas before any byte reached the client).
     public var retries = 0
     /// For requests the router refused or could not complete: the message the client also got.
@@ -32,7 +35,9 @@ public enum AccessLog {
         var line = timestamp()
         line += " access req=\(safe(r.requestID)) client=\(r.clientAddress) \"\(safe(r.method)) \(safe(r.path))\" status=\(r.status)"
         line += " model=\(quotedIfNeeded(r.model)) pool=\(quotedIfNeeded(r.pool)) replica=\(r.replica) in=\(r.requestBytes) out=\(r.responseBytes)"
-        line += " connect_ms=\(ms(r.connectMs)) ttfb_ms=\(ms(r.firstByteMs)) total_ms=\(ms(r.totalMs)) retries=\(r.retries) end=\(r.outcome)"
+        line += " connect_ms=\(ms(r.connectMs)) ttfb_ms=\(ms(r.firstByteMs)) total_ms=\(ms(r.totalMs)) retries=\(r.retries)"
+        if r.cachedPercent >= 0 { line += " cached=\(r.cachedPercent)%" }
+        line += " end=\(r.outcome)"
         if let e = r.errorMessage { line += " error=\"\(safe(e))\"" }
         line += "\n"
         emit(line)

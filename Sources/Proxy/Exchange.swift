@@ -123,7 +123,7 @@ final class Exchange: ConnectionHandler {
         countedActive = true
 
         // pick replica (counted in flight at the moment of decision)
-        guard let (replica, tokens) = server.pickReplica(in: pool, routing) else {
+        guard let (replica, choice) = server.pickReplica(in: pool, routing) else {
             let now = server.loop.now
             guard pool.hasAvailableReplica(now: now) else { return fail(.noReplica(pool.name)) }
             // Replicas are up but at their in-flight cap: wait in the bounded queue, or be told to come back.
@@ -135,7 +135,7 @@ final class Exchange: ConnectionHandler {
             session.armTimer(after: server.config.admission.maxWait)
             return
         }
-        forward(to: replica, charged: tokens)
+        forward(to: replica, charged: choice)
     }
 
     /// Hashes the routing text (left in the server's scratch buffer by inspect) with the pool's block size,
@@ -160,18 +160,19 @@ final class Exchange: ConnectionHandler {
     /// A replica has room for this queued request.
     func admitFromQueue() {
         guard !done, phase == .queued, let pool else { return }
-        guard let (replica, tokens) = server.pickReplica(in: pool, routing, excluding: tried) else {
+        guard let (replica, choice) = server.pickReplica(in: pool, routing, excluding: tried) else {
             // Room vanished (e.g. that replica just failed): go back in line, at the end.
             if !server.enqueue(self, in: pool) { fail(.overloaded("No replica of pool '\(pool.name)' has room"), outcome: "overloaded") }
             return
         }
-        forward(to: replica, charged: tokens)
+        forward(to: replica, charged: choice)
     }
 
     /// One attempt: send the request to `replica` on a pooled or new connection.
-    private func forward(to replica: Replica, charged tokens: Int) {
+    private func forward(to replica: Replica, charged choice: Choice) {
         self.replica = replica
-        chargedTokens = tokens
+        chargedTokens = choice.prefillTokens
+        if !routing.hashes.isEmpty { record.cachedPercent = Int((choice.cachedFraction * 100).rounded()) }
         replicaReleased = false
         replicaIndex = pool!.replicas.firstIndex { $0 === replica } ?? replica.index
         tried.append(replicaIndex)
@@ -260,10 +261,10 @@ final class Exchange: ConnectionHandler {
             if let pool { server.dequeue(self, from: pool) }
             fail(.overloaded("Waited \(Int(server.config.admission.maxWait * 1000)) ms for a replica of pool '\(pool?.name ?? "?")' with room"), outcome: "queue_timeout")
         case .backoff:
-            guard let pool, let (next, tokens) = server.pickReplica(in: pool, routing, excluding: tried) else {
+            guard let pool, let (next, choice) = server.pickReplica(in: pool, routing, excluding: tried) else {
                 return fail(lastError, outcome: lastOutcome)
             }
-            forward(to: next, charged: tokens)
+            forward(to: next, charged: choice)
         case .firstByte:
             if attemptFailed(.timeout("sent no response byte within \(Int(server.config.timeouts.firstByte)) s")) { return }
             fail(lastError, outcome: lastOutcome)

@@ -260,7 +260,7 @@ public final class ProxyServer {
 
     /// Picks a replica of `pool` and counts it in flight at once (the decision and the count are one step,
     /// so a burst of requests sees each other's load). Returns the replica and the prompt tokens charged to it.
-    func pickReplica(in pool: Pool, _ input: RoutingInput, excluding: [Int] = []) -> (Replica, Int)? {
+    func pickReplica(in pool: Pool, _ input: RoutingInput, excluding: [Int] = []) -> (Replica, Choice)? {
         let picker = picker(for: pool)
         var skip = excluding
         var picked: Choice?
@@ -273,7 +273,7 @@ public final class ProxyServer {
         let r = pool.replicas[c.index]
         r.charge(promptTokens: c.prefillTokens)
         r.requestsTotal += 1
-        return (r, c.prefillTokens)
+        return (r, c)
     }
 
     /// A fresh request id: 16 lowercase hex digits.

@@ -53,6 +53,12 @@ final class CacheAwareRoutingTests: IntegrationTestCase {
             homes.append(seen[0])
         }
         XCTAssertGreaterThanOrEqual(Set(homes).count, 2, "different prompts spread over the fleet: \(homes)")
+        // Each access-log line says how much of the prompt the router expected the replica to hold: nothing for
+        // a prompt's first request through router a, nearly all of it for its second.
+        let cached = accessLines(a, atLeast: 12).compactMap { accessField($0, "cached") }
+        XCTAssertEqual(cached.count, 12, "\(accessLines(a))")
+        XCTAssertEqual(cached.enumerated().filter { $0.offset % 2 == 0 }.map(\.element), Array(repeating: "0%", count: 6))
+        XCTAssertTrue(cached.enumerated().filter { $0.offset % 2 == 1 }.allSatisfy { Int($0.element.dropLast())! >= 90 }, "\(cached)")
         // The replicas' own prefix caches agree: each prompt computed once, then hit.
         let hits = try sims.reduce(0.0) { $0 + (try simMetric(port: $1, "vllm:prefix_cache_hits_total")) }
         let queries = try sims.reduce(0.0) { $0 + (try simMetric(port: $1, "vllm:prefix_cache_queries_total")) }
