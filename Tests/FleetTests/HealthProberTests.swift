@@ -11,6 +11,8 @@ final class ScriptedReplica: ConnectionHandler {
         case raw(String)
         case close      // closes without answering, like a server still starting up
         case silent     // reads the request and never answers
+        case keepAlive(String)   // writes this answer and keeps the connection open for the next request
+        case answerThenClose(String)   // writes this answer (which does not say close) and closes anyway
     }
 
     var script: [Answer]
@@ -65,19 +67,23 @@ final class ScriptedReplica: ConnectionHandler {
             c.close()
         case .silent:
             break
+        case .keepAlive(let r):
+            c.write(Array(r.utf8))
+            c.flush()
+        case .answerThenClose(let r):
+            c.write(Array(r.utf8))
+            c.closeAfterFlush()
         }
     }
 }
 
-final class HealthProberTests: XCTestCase {
+/// Tests that run a real loop on this thread.
+class LoopTestCase: XCTestCase {
     var loop: EventLoop!
-    var changes: [(Int, Health)] = []
-    var lines: [String] = []
 
     override func setUp() {
+        super.setUp()
         loop = EventLoop()
-        changes = []
-        lines = []
     }
 
     /// Runs the loop until `done` holds or `seconds` pass.
@@ -89,6 +95,17 @@ final class HealthProberTests: XCTestCase {
             loop.run()
         }
         tick.stop()
+    }
+}
+
+final class HealthProberTests: LoopTestCase {
+    var changes: [(Int, Health)] = []
+    var lines: [String] = []
+
+    override func setUp() {
+        super.setUp()
+        changes = []
+        lines = []
     }
 
     func config(interval: Double = 0.05, timeout: Double = 0.5, path: String = "/health") -> HealthCheckConfig {
