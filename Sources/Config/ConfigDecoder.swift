@@ -2,8 +2,9 @@
 
 /// The keys each section accepts; anything else is an error (a typo must never silently become a default).
 enum ConfigKeys {
-    static let top = ["listen", "pools", "limits", "timeouts", "upstream", "retry", "admission", "health", "outlier", "admin", "drain_timeout", "access_log"]
+    static let top = ["listen", "pools", "limits", "timeouts", "upstream", "retry", "admission", "health", "engine_metrics", "outlier", "admin", "drain_timeout", "access_log"]
     static let health = ["enabled", "path", "interval", "timeout", "fall", "rise"]
+    static let engineMetrics = ["enabled", "path", "interval", "timeout", "stale_after"]
     static let outlier = ["enabled", "consecutive_failures", "base_ejection", "max_ejection", "max_ejected_percent"]
     static let admin = ["address"]
     static let admission = ["max_in_flight_per_replica", "max_waiting", "max_wait"]
@@ -54,6 +55,7 @@ struct ConfigDecoder {
             case "retry": config.retry = try retry(pair.value)
             case "admission": config.admission = try admission(pair.value)
             case "health": config.health = try health(pair.value)
+            case "engine_metrics": config.engineMetrics = try engineMetrics(pair.value)
             case "outlier": config.outlier = try outlier(pair.value)
             case "admin":
                 let section = try fields(of: pair.value, in: "'admin'", allowed: ConfigKeys.admin)
@@ -236,17 +238,31 @@ struct ConfigDecoder {
         let section = try fields(of: node, in: "'health'", allowed: ConfigKeys.health)
         var h = HealthChecks()
         if let pair = section["enabled"] { h.enabled = try convert(pair) { text throws(InvalidValue) in try ValueSyntax.bool(text, key: "enabled") } }
-        if let pair = section["path"] {
-            h.path = try convert(pair) { text throws(InvalidValue) in
-                guard text.hasPrefix("/"), !text.contains(" ") else { throw InvalidValue("health path '\(text)' must start with / and have no spaces") }
-                return text
-            }
-        }
+        if let pair = section["path"] { h.path = try convert(pair) { text throws(InvalidValue) in try requestPath(text, of: "health") } }
         if let pair = section["interval"] { h.interval = try convert(pair, ValueSyntax.duration) }
         if let pair = section["timeout"] { h.timeout = try convert(pair, ValueSyntax.duration) }
         if let pair = section["fall"] { h.fall = try convert(pair) { text throws(InvalidValue) in try ValueSyntax.count(text, key: "fall", range: 1...100) } }
         if let pair = section["rise"] { h.rise = try convert(pair) { text throws(InvalidValue) in try ValueSyntax.count(text, key: "rise", range: 1...100) } }
         return h
+    }
+
+    private func engineMetrics(_ node: YAMLNode) throws(ConfigError) -> EngineMetricsScraping {
+        let section = try fields(of: node, in: "'engine_metrics'", allowed: ConfigKeys.engineMetrics)
+        var e = EngineMetricsScraping()
+        if let pair = section["enabled"] { e.enabled = try convert(pair) { text throws(InvalidValue) in try ValueSyntax.bool(text, key: "enabled") } }
+        if let pair = section["path"] { e.path = try convert(pair) { text throws(InvalidValue) in try requestPath(text, of: "engine_metrics") } }
+        if let pair = section["interval"] { e.interval = try convert(pair, ValueSyntax.duration) }
+        if let pair = section["timeout"] { e.timeout = try convert(pair, ValueSyntax.duration) }
+        if let pair = section["stale_after"] { e.staleAfter = try convert(pair, ValueSyntax.duration) }
+        if e.staleAfter <= e.interval, let pair = section["stale_after"] ?? section["interval"] {
+            throw fail(pair.value.mark, "engine_metrics 'stale_after' (\(ConfigPlan.duration(e.staleAfter))) must be longer than 'interval' (\(ConfigPlan.duration(e.interval))), or every reading is stale before the next one arrives")
+        }
+        return e
+    }
+
+    private func requestPath(_ text: String, of section: String) throws(InvalidValue) -> String {
+        guard text.hasPrefix("/"), !text.contains(" ") else { throw InvalidValue("\(section) path '\(text)' must start with / and have no spaces") }
+        return text
     }
 
     private func outlier(_ node: YAMLNode) throws(ConfigError) -> OutlierDetection {

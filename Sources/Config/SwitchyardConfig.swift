@@ -135,6 +135,22 @@ public struct HealthChecks: Sendable, Equatable {
     public init() {}
 }
 
+/// Scraping of the engines' own load (queue depth, KV-cache usage from vLLM's or SGLang's /metrics) for
+/// the kv-aware policy.
+public struct EngineMetricsScraping: Sendable, Equatable {
+    public var enabled = true
+    public var path = "/metrics"
+    /// Time between scrapes of one replica: a queue changes within a second.
+    public var interval: Double = 0.2
+    /// Whole-scrape deadline; nil means the interval, at most 1 s (`effectiveTimeout`).
+    public var timeout: Double? = nil
+    /// A reading older than this is ignored by the policies (the replica is scored on router counts alone).
+    public var staleAfter: Double = 2
+    public init() {}
+
+    public var effectiveTimeout: Double { timeout ?? min(interval, 1) }
+}
+
 /// Outlier ejection (the circuit breaker): consecutive gateway failures take a replica out for a while.
 public struct OutlierDetection: Sendable, Equatable {
     public var enabled = true
@@ -204,6 +220,7 @@ public struct SwitchyardConfig: Sendable, Equatable {
     public var retry = RetryPolicy()
     public var admission = Admission()
     public var health = HealthChecks()
+    public var engineMetrics = EngineMetricsScraping()
     public var outlier = OutlierDetection()
     /// The admin listener (replica states, drain/undrain); nil = off. `admin: {}` means 127.0.0.1:9901.
     public var admin: ListenAddress? = nil

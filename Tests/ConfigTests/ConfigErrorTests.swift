@@ -26,7 +26,7 @@ final class ConfigErrorTests: XCTestCase {
         assertError("pools: {a: {replicas: [http://h:1]}}\nconnect: 2s\n",
                     "t.yaml:2:1: unknown key 'connect' in the config (it belongs under 'timeouts')")
         assertError("workers: 2\n",
-                    "t.yaml:1:1: unknown key 'workers' in the config (expected one of: listen, pools, limits, timeouts, upstream, retry, admission, health, outlier, admin, drain_timeout, access_log)")
+                    "t.yaml:1:1: unknown key 'workers' in the config (expected one of: listen, pools, limits, timeouts, upstream, retry, admission, health, engine_metrics, outlier, admin, drain_timeout, access_log)")
     }
 
     func testUnknownKeysInSections() {

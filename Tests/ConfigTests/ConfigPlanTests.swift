@@ -51,6 +51,12 @@ final class ConfigPlanTests: XCTestCase {
           timeout:              2s (default)
           fall:                 3 (default)
           rise:                 2 (default)
+        engine_metrics:
+          enabled:              true (default)
+          path:                 /metrics (default)
+          interval:             200ms (default)
+          timeout:              200ms (default)
+          stale_after:          2s (default)
         outlier:
           enabled:              true (default)
           consecutive_failures: 5 (default)
@@ -72,6 +78,7 @@ final class ConfigPlanTests: XCTestCase {
         limits: {max_header_bytes: 1000, max_body_bytes: 1GiB}
         timeouts: {connect: 500ms, client_header: 1.5s, upstream_idle: 5m, first_byte: 90s, idle: 45s, client_body: 20s}
         upstream: {max_idle_per_replica: 8}
+        engine_metrics: {interval: 500ms, stale_after: 5s}
         access_log: false
         """
         let plan = ConfigPlan.render(try ConfigLoader.parse(yaml: yaml, file: "x.yaml"))
@@ -80,7 +87,8 @@ final class ConfigPlanTests: XCTestCase {
                          "    replicas: http://10.0.0.11:8000\n", "max_header_bytes:     1000\n", "max_body_bytes:       1GiB\n",
                          "connect:              500ms\n", "client_header:        1.5s\n", "upstream_idle:        5m\n",
                          "first_byte:           90s\n", "client_body:          20s\n", "idle:                 45s\n",
-                         "max_idle_per_replica: 8\n", "access_log: false\n"] {
+                         "max_idle_per_replica: 8\n", "access_log: false\n",
+                         "engine_metrics:\n  enabled:              true (default)\n  path:                 /metrics (default)\n  interval:             500ms\n  timeout:              500ms (default)\n  stale_after:          5s\n"] {
             XCTAssertTrue(plan.contains(expected), "plan lacks \(expected.debugDescription):\n\(plan)")
         }
         // Every section the file wrote shows no default mark (retry and later sections were left out).

@@ -42,6 +42,30 @@ final class ConfigResilienceTests: XCTestCase {
         XCTAssertEqual(onlyAdmin.admin, ListenAddress(host: "127.0.0.1", port: 9901), "admin: {} means loopback only")
     }
 
+    func testEngineMetricsKnobsDefaultsAndErrors() throws {
+        let d = try ConfigLoader.parse(yaml: pools, file: "d.yaml").engineMetrics
+        XCTAssertEqual(d, EngineMetricsScraping())
+        XCTAssertTrue(d.enabled); XCTAssertEqual(d.path, "/metrics"); XCTAssertEqual(d.interval, 0.2)
+        XCTAssertEqual(d.effectiveTimeout, 0.2); XCTAssertEqual(d.staleAfter, 2)
+
+        let c = try ConfigLoader.parse(yaml: pools + "engine_metrics: {enabled: false, path: /engine/metrics, interval: 2s, timeout: 300ms, stale_after: 10s}\n", file: "m.yaml").engineMetrics
+        XCTAssertFalse(c.enabled); XCTAssertEqual(c.path, "/engine/metrics"); XCTAssertEqual(c.interval, 2)
+        XCTAssertEqual(c.effectiveTimeout, 0.3); XCTAssertEqual(c.staleAfter, 10)
+        let slow = try ConfigLoader.parse(yaml: pools + "engine_metrics: {interval: 5s, stale_after: 30s}\n", file: "m.yaml").engineMetrics
+        XCTAssertEqual(slow.effectiveTimeout, 1, "the timeout follows the interval up to 1 s")
+
+        func error(_ extra: String) -> String {
+            do { _ = try ConfigLoader.parse(yaml: pools + extra, file: "e.yaml"); return "no error" } catch { return error.description }
+        }
+        XCTAssertEqual(error("engine_metrics: {interval: 2s, stale_after: 1s}\n"),
+                       "e.yaml:3:45: engine_metrics 'stale_after' (1s) must be longer than 'interval' (2s), or every reading is stale before the next one arrives")
+        XCTAssertEqual(error("engine_metrics: {interval: 3s}\n"),
+                       "e.yaml:3:28: engine_metrics 'stale_after' (2s) must be longer than 'interval' (3s), or every reading is stale before the next one arrives")
+        XCTAssertTrue(error("engine_metrics: {path: metrics}\n").hasPrefix("e.yaml:3:24: engine_metrics path 'metrics' must start with /"), error("engine_metrics: {path: metrics}\n"))
+        XCTAssertTrue(error("engine_metrics: {interval: 0s}\n").hasPrefix("e.yaml:3:28: "), error("engine_metrics: {interval: 0s}\n"))
+        XCTAssertTrue(error("engine_metrics: {stale: 1s}\n").hasPrefix("e.yaml:3:18: unknown key 'stale'"), error("engine_metrics: {stale: 1s}\n"))
+    }
+
     func testErrorsPointAtTheValue() {
         func error(_ extra: String) -> String {
             do { _ = try ConfigLoader.parse(yaml: pools + extra, file: "e.yaml"); return "no error" } catch { return error.description }
