@@ -17,6 +17,7 @@ enum SimCommand {
       --prefill-ms-per-1k T   prefill cost per 1,000 uncached prompt tokens, ms (default \(EngineConfig().prefillSecondsPerToken * 1e6))
       --decode-ms T           decode cost per token at batch 1, ms (default \(EngineConfig().decodeBaseSeconds * 1e3))
       --seed N                seed for fault draws (default 1)
+      --metrics-flavor F      metric names on /metrics: vllm or sglang (default vllm)
     faults (fractions of requests, 0..1):
       --fail-500 F   answer 500        --fail-429 F   answer 429 with Retry-After: 1
       --reset-mid-stream F   reset the connection after some tokens
@@ -27,7 +28,7 @@ enum SimCommand {
     static func run(_ args: [String]) throws -> Int32 {
         if args.contains("--help") || args.contains("-h") { print(help); return 0 }
         let a = try Arguments(args, valued: ["--host", "--port", "--replicas", "--model", "--speedup", "--max-batch",
-                                             "--cache-blocks", "--prefill-ms-per-1k", "--decode-ms", "--seed",
+                                             "--cache-blocks", "--prefill-ms-per-1k", "--decode-ms", "--seed", "--metrics-flavor",
                                              "--fail-500", "--fail-429", "--reset-mid-stream", "--hang", "--slow-start"])
         var o = SimOptions()
         o.host = a.last("--host") ?? o.host
@@ -41,6 +42,12 @@ enum SimCommand {
         o.engine.prefillSecondsPerToken = try a.double("--prefill-ms-per-1k", default: o.engine.prefillSecondsPerToken * 1e6, range: 0...1e9) / 1e6
         o.engine.decodeBaseSeconds = try a.double("--decode-ms", default: o.engine.decodeBaseSeconds * 1e3, range: 0...1e9) / 1e3
         o.seed = UInt64(try a.int("--seed", default: 1, range: 0...Int.max))
+        if let f = a.last("--metrics-flavor") {
+            guard let flavor = SimMetrics.Flavor(rawValue: f) else {
+                throw UsageError(message: "--metrics-flavor must be vllm or sglang, not '\(f)'")
+            }
+            o.metricsFlavor = flavor
+        }
         o.faults.fail500 = try a.double("--fail-500", default: 0, range: 0...1)
         o.faults.fail429 = try a.double("--fail-429", default: 0, range: 0...1)
         o.faults.resetMidStream = try a.double("--reset-mid-stream", default: 0, range: 0...1)

@@ -76,7 +76,7 @@ final class SimConnection: ConnectionHandler {
             respond(status: 200, json: out, close: false)
         case ("/metrics", true):
             var out: [UInt8] = []
-            SimMetrics.append(&out, engines: [replica.engine], extraAbortedByClient: replica.hangAbandoned)
+            SimMetrics.append(&out, engines: [replica.engine], flavor: replica.metricsFlavor, extraAbortedByClient: replica.hangAbandoned)
             respond(status: 200, body: out, contentType: "text/plain; version=0.0.4; charset=utf-8", close: false)
         case ("/v1/chat/completions", false) where h.methodEquals("POST"):
             generate(chat: true)

@@ -1,20 +1,28 @@
-// The simulator's /metrics page: vLLM's Prometheus metric names, types and labels over a set of engines.
+// The simulator's /metrics page: vLLM's (or SGLang's) Prometheus metric names, types and labels over engines.
 
 /// Renders engines' state in the Prometheus text exposition format (0.0.4) under vLLM V1's metric names,
 /// so a router scraping `vllm:num_requests_waiting` or `vllm:kv_cache_usage_perc` cannot tell the
 /// simulator from vLLM. Every series carries `model_name` and, like vLLM with data parallelism,
 /// `engine` (the engine's index in `engines`). Values are written as floats, as prometheus_client does.
+/// With `.sglang`, the page is SGLang's instead (`--enable-metrics`): `sglang:num_queue_reqs`,
+/// `sglang:num_running_reqs`, `sglang:token_usage` and the token counters, labelled `model_name` only, so a
+/// router's SGLang support can be tried without SGLang.
 public enum SimMetrics {
+    public enum Flavor: String, Sendable, CaseIterable {
+        case vllm, sglang
+    }
+
     /// The exposition text. `extraAbortedByClient` adds aborts the server saw that never reached an engine
     /// (e.g. a client that left before submission); they are counted on the first engine.
-    public static func render(engines: [Engine], extraAbortedByClient: Int = 0) -> String {
+    public static func render(engines: [Engine], flavor: Flavor = .vllm, extraAbortedByClient: Int = 0) -> String {
         var out: [UInt8] = []
-        append(&out, engines: engines, extraAbortedByClient: extraAbortedByClient)
+        append(&out, engines: engines, flavor: flavor, extraAbortedByClient: extraAbortedByClient)
         return String(decoding: out, as: UTF8.self)
     }
 
     /// The same text appended to a reusable buffer.
-    public static func append(_ out: inout [UInt8], engines: [Engine], extraAbortedByClient: Int = 0) {
+    public static func append(_ out: inout [UInt8], engines: [Engine], flavor: Flavor = .vllm, extraAbortedByClient: Int = 0) {
+        if flavor == .sglang { return appendSGLang(&out, engines: engines) }
         family(&out, "vllm:num_requests_running", "gauge", "Number of requests in model execution batches.",
                engines) { e, _ in Double(e.running) }
         family(&out, "vllm:num_requests_waiting", "gauge", "Number of requests waiting to be processed.",
@@ -41,6 +49,29 @@ public enum SimMetrics {
                 sample(&out, "vllm:request_success_total", engine: engine, index: index,
                        finishedReason: reason, value: Double(value))
             }
+        }
+    }
+
+    /// SGLang's names for the same engine state. SGLang labels by model only (one scheduler per process).
+    private static func appendSGLang(_ out: inout [UInt8], engines: [Engine]) {
+        func family(_ name: String, _ type: String, _ help: String, _ value: (Engine) -> Double) {
+            header(&out, name, type, help)
+            for engine in engines {
+                out.append(contentsOf: name.utf8)
+                out.append(contentsOf: #"{model_name=""#.utf8)
+                appendLabelValue(&out, engine.config.modelName)
+                out.append(contentsOf: "\"} ".utf8)
+                out.append(contentsOf: value(engine).description.utf8)
+                out.append(UInt8(ascii: "\n"))
+            }
+        }
+        family("sglang:prompt_tokens_total", "counter", "Number of prefill tokens processed.") { Double($0.promptTokensTotal) }
+        family("sglang:generation_tokens_total", "counter", "Number of generation tokens processed.") { Double($0.generationTokensTotal) }
+        family("sglang:num_running_reqs", "gauge", "The number of running requests.") { Double($0.running) }
+        family("sglang:num_queue_reqs", "gauge", "The number of requests in the waiting queue.") { Double($0.waiting) }
+        family("sglang:token_usage", "gauge", "The token usage.") { $0.kvUsage }
+        family("sglang:cache_hit_rate", "gauge", "The prefix cache hit rate.") {
+            $0.prefixQueryTokens == 0 ? 0 : Double($0.prefixHitTokens) / Double($0.prefixQueryTokens)
         }
     }
 

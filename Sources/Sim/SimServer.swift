@@ -20,6 +20,8 @@ public struct SimOptions: Sendable {
     public var replicas = 1
     public var engine = EngineConfig()
     public var faults = SimFaults()
+    /// Whose metric names /metrics uses.
+    public var metricsFlavor = SimMetrics.Flavor.vllm
     public var seed: UInt64 = 1
     public init() {}
 }
@@ -46,6 +48,7 @@ public final class SimReplica {
     public let engine: Engine
     let faults: SimFaults
     let modelName: String
+    let metricsFlavor: SimMetrics.Flavor
     private var rng: EngineRandom
     private let startedAt: Double
     private var timer: LoopTimer!
@@ -60,6 +63,7 @@ public final class SimReplica {
     init(loop: EventLoop, address: SocketAddress, options: SimOptions, seed: UInt64) throws {
         self.loop = loop
         faults = options.faults
+        metricsFlavor = options.metricsFlavor
         modelName = options.engine.modelName
         engine = Engine(config: options.engine, seed: seed)
         rng = EngineRandom(seed: seed)

@@ -49,4 +49,30 @@ final class SimMetricsTests: XCTestCase {
             XCTAssertNotNil(Double(line.split(separator: " ").last!), line)
         }
     }
+
+    func testSGLangFlavorCarriesSGLangNamesWithTheSameState() {
+        var config = testConfig()
+        config.kvBlocks = 100
+        config.maxBatch = 1
+        let engine = Engine(config: config, seed: 1)
+        engine.submit(id: 1, bytes: prompt(400), maxTokens: 60, now: 0)
+        engine.submit(id: 2, bytes: prompt(40, salt: 2), maxTokens: 1, now: 0)
+        engine.submit(id: 3, bytes: prompt(40, salt: 3), maxTokens: 1, now: 0)
+        engine.start(0)
+        let text = SimMetrics.render(engines: [engine], flavor: .sglang)
+        let lines = Set(text.split(separator: "\n").map(String.init))
+        for expected in [
+            "# TYPE sglang:num_running_reqs gauge",
+            "# TYPE sglang:num_queue_reqs gauge",
+            "# TYPE sglang:token_usage gauge",
+            #"sglang:num_running_reqs{model_name="test-model"} \#(Double(engine.running))"#,
+            #"sglang:num_queue_reqs{model_name="test-model"} \#(Double(engine.waiting))"#,
+            #"sglang:token_usage{model_name="test-model"} \#(engine.kvUsage)"#,
+        ] {
+            XCTAssertTrue(lines.contains(expected), "missing: \(expected)\n\(text)")
+        }
+        XCTAssertEqual(engine.running, 1)
+        XCTAssertEqual(engine.waiting, 2)
+        XCTAssertFalse(text.contains("vllm:"), text)
+    }
 }
