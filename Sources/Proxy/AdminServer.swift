@@ -75,11 +75,26 @@ public final class AdminServer {
         for pool in proxy.fleet.pools {
             let replicas = pool.replicas.enumerated().map { i, r -> String in
                 let state = pool.state(i, now: now)
-                return #"{"url":"\#(r.address.url)","state":"\#(state)","health":"\#(r.health)","in_flight":\#(r.inFlight),"requests_total":\#(r.requestsTotal),"failures_total":\#(r.failuresTotal)}"#
+                return #"{"url":"\#(r.address.url)","state":"\#(state)","health":"\#(r.health)","in_flight":\#(r.inFlight),"requests_total":\#(r.requestsTotal),"failures_total":\#(r.failuresTotal),"engine_load":\#(engineLoadJSON(r.engineLoad, now: now))}"#
             }
             pools.append(#"{"pool":"\#(jsonEscape(pool.name))","policy":"\#(pool.policy.kind.rawValue)","replicas":[\#(replicas.joined(separator: ","))]}"#)
         }
         return #"{"pools":[\#(pools.joined(separator: ","))]}"#
+    }
+
+    /// The last scraped engine load with its age; `stale` once the policies ignore it. null before any reading.
+    private func engineLoadJSON(_ load: EngineLoad?, now: Double) -> String {
+        guard let e = load else { return "null" }
+        let age = max(0, now - e.at)
+        let stale = age > proxy.config.engineMetrics.staleAfter
+        let kv = e.kvUsage.map { number($0) } ?? "null"
+        return #"{"waiting":\#(number(e.waiting)),"running":\#(number(e.running)),"kv_usage":\#(kv),"age_seconds":\#(number((age * 1000).rounded() / 1000)),"stale":\#(stale)}"#
+    }
+
+    /// A finite double as JSON (whole numbers without a fraction).
+    private func number(_ x: Double) -> String {
+        guard x.isFinite else { return "null" }
+        return x.rounded() == x && abs(x) < 1e15 ? String(Int(x)) : String(x)
     }
 
     private func errorJSON(_ message: String, code: String) -> String {

@@ -22,6 +22,8 @@ public final class ProxyServer {
     var routingText: [UInt8] = []
     /// Active health checks, one prober per pool of the running snapshot.
     private var probers: [HealthProber] = []
+    /// Engine-load scraping (vLLM/SGLang /metrics), one scraper per pool of the running snapshot.
+    private var scrapers: [EngineMetricsScraper] = []
     private let seed: UInt64
     private var sweepTimer: LoopTimer?
     private var requestIDState: SplitMix64
@@ -85,7 +87,9 @@ public final class ProxyServer {
         for (pi, pool) in fleet.pools.enumerated() {
             // A pool kept across a reload keeps its prefix index: what replicas hold does not change with the file.
             let old = self.fleet.pools.first { $0.name == pool.name }.flatMap { pickers[ObjectIdentifier($0)] }
-            newPickers[ObjectIdentifier(pool)] = ReplicaPicker(pool: pool, seed: seed &+ UInt64(pi), carrying: old)
+            let picker = ReplicaPicker(pool: pool, seed: seed &+ UInt64(pi), carrying: old)
+            picker.engineStaleAfter = config.engineMetrics.staleAfter
+            newPickers[ObjectIdentifier(pool)] = picker
             for r in pool.replicas {
                 if let existing = upstreams[ObjectIdentifier(r)] {
                     newUpstreams[ObjectIdentifier(r)] = existing
@@ -107,7 +111,15 @@ public final class ProxyServer {
         pickers = newPickers
         self.fleet = fleet
         for p in probers { p.stop() }
+        for s in scrapers { s.stop() }
         probers = []
+        scrapers = []
+        func targets(_ pool: Pool) -> [ReplicaTarget] {
+            pool.replicas.map { r in
+                ReplicaTarget(name: r.address.url, address: newUpstreams[ObjectIdentifier(r)]!.address,
+                              hostHeader: "\(r.address.host):\(r.address.port)")
+            }
+        }
         if config.health.enabled {
             var hc = HealthCheckConfig()
             hc.path = config.health.path
@@ -116,18 +128,27 @@ public final class ProxyServer {
             hc.fall = config.health.fall
             hc.rise = config.health.rise
             for pool in fleet.pools {
-                let targets = pool.replicas.map { r in
-                    HealthProber.Target(name: r.address.url, address: newUpstreams[ObjectIdentifier(r)]!.address,
-                                        hostHeader: "\(r.address.host):\(r.address.port)")
-                }
-                let prober = HealthProber(loop: loop, targets: targets, config: hc) { [unowned pool] i, h in pool.setHealth(i, h) }
-                probers.append(prober)
+                probers.append(HealthProber(loop: loop, targets: targets(pool), config: hc) { [unowned pool] i, h in pool.setHealth(i, h) })
+            }
+        }
+        if config.engineMetrics.enabled {
+            var ec = EngineMetricsConfig()
+            ec.path = config.engineMetrics.path
+            ec.intervalSeconds = config.engineMetrics.interval
+            ec.timeoutSeconds = config.engineMetrics.effectiveTimeout
+            for pool in fleet.pools {
+                scrapers.append(EngineMetricsScraper(loop: loop, targets: targets(pool), config: ec) { [unowned pool] i, load in
+                    pool.replicas[i].engineLoad = load
+                })
             }
         }
     }
 
-    /// Starts the health checks (after the listeners are up; the first probes go out at once).
-    private func startProbers() { for p in probers where !p.isRunning { p.start() } }
+    /// Starts the health checks and engine scraping (after the listeners are up; the first GETs go out at once).
+    private func startProbers() {
+        for p in probers where !p.isRunning { p.start() }
+        for s in scrapers where !s.isRunning { s.start() }
+    }
 
     /// SIGHUP: switch to `newConfig` for new requests. Replicas keep their state and connections when
     /// their pool and URL stay; listeners do not change (that needs a restart). Throws, leaving the
@@ -220,6 +241,7 @@ public final class ProxyServer {
     public func shutdown() {
         stopAccepting()
         for p in probers { p.stop() }
+        for s in scrapers { s.stop() }
         sweepTimer?.stop()
         for s in Array(sessions.values) { s.closeNow() }
         for u in upstreams.values { u.closeAll() }
@@ -254,6 +276,7 @@ public final class ProxyServer {
         let key = ObjectIdentifier(pool)
         if let p = pickers[key] { return p }
         let p = ReplicaPicker(pool: pool, seed: seed)
+        p.engineStaleAfter = config.engineMetrics.staleAfter
         pickers[key] = p
         return p
     }
