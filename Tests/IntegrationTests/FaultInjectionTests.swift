@@ -25,21 +25,6 @@ final class FaultInjectionTests: IntegrationTestCase {
         return y
     }
 
-    /// GET /replicas on the admin listener: each replica's fields by URL.
-    private func adminReplicas(_ admin: Int) throws -> [String: [String: Any]] {
-        let r = try roundTrip(port: admin, "GET", "/replicas")
-        guard r.status == 200, let pools = r.json()?["pools"] as? [[String: Any]] else {
-            throw HarnessError("admin GET /replicas answered \(r.status): \(r.text)")
-        }
-        var out: [String: [String: Any]] = [:]
-        for pool in pools {
-            for replica in pool["replicas"] as? [[String: Any]] ?? [] {
-                if let url = replica["url"] as? String { out[url] = replica }
-            }
-        }
-        return out
-    }
-
     private func state(_ replicas: [String: [String: Any]], _ port: Int) -> String? {
         replicas["http://127.0.0.1:\(port)"]?["state"] as? String
     }

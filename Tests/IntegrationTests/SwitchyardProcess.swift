@@ -223,6 +223,24 @@ class IntegrationTestCase: XCTestCase {
         return lines
     }
 
+    /// GET /replicas on the admin listener: each replica's fields by URL.
+    func adminReplicas(_ admin: Int) throws -> [String: [String: Any]] {
+        let r = try roundTrip(port: admin, "GET", "/replicas")
+        guard r.status == 200, let pools = r.json()?["pools"] as? [[String: Any]] else {
+            throw HarnessError("admin GET /replicas answered \(r.status): \(r.text)")
+        }
+        var out: [String: [String: Any]] = [:]
+        for pool in pools {
+            for replica in pool["replicas"] as? [[String: Any]] ?? [] {
+                if let url = replica["url"] as? String { out[url] = replica }
+            }
+        }
+        return out
+    }
+
+    /// The child started by `startSim` whose first port is `port`.
+    func simChild(_ port: Int) -> ChildProcess? { children.first { $0.name == "sim-\(port)" } }
+
     /// The logs of every child, for failure messages.
     var childLogs: String {
         children.map { "--- \($0.name) ---\n\($0.log)" }.joined(separator: "\n")
