@@ -20,13 +20,14 @@ public enum EngineMetricsParser {
     /// The load on `page`, stamped `at`; nil when the page has none of the names (with a finite value).
     public static func parse(_ page: UnsafeRawBufferPointer, at: Double) -> EngineLoad? {
         var sums = Sums()
+        let prefixes = Prefixes()
         guard let base = page.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return nil }
         let n = page.count
         var i = 0
         while i < n {
             while i < n && (base[i] == space || base[i] == tab) { i += 1 }
             if i < n, base[i] == UInt8(ascii: "v") || base[i] == UInt8(ascii: "s") {
-                sample(base, i, n, into: &sums)
+                sample(base, i, n, prefixes, into: &sums)
             }
             guard let newline = memchr(base + i, Int32(lineFeed), n - i) else { break }
             i = base.distance(to: newline.assumingMemoryBound(to: UInt8.self)) + 1
@@ -65,16 +66,36 @@ public enum EngineMetricsParser {
         }
     }
 
-    static let space = UInt8(ascii: " ")
-    static let tab = UInt8(ascii: "\t")
-    static let lineFeed = UInt8(ascii: "\n")
-    static let carriageReturn = UInt8(ascii: "\r")
+    @inline(__always) static var space: UInt8 { UInt8(ascii: " ") }
+    @inline(__always) static var tab: UInt8 { UInt8(ascii: "\t") }
+    @inline(__always) static var lineFeed: UInt8 { UInt8(ascii: "\n") }
+    @inline(__always) static var carriageReturn: UInt8 { UInt8(ascii: "\r") }
+    /// The first eight bytes of our names, loaded the way a line's first eight bytes are (made once per page,
+    /// in locals: a static stored property would cost a lazy-initialisation check per line).
+    struct Prefixes {
+        let vllmNum = first8("vllm:num")
+        let vllmKV = first8("vllm:kv_")
+        let vllmGPU = first8("vllm:gpu")
+        let sglangN = first8("sglang:n")
+        let sglangT = first8("sglang:t")
+
+        static func first8(_ s: StaticString) -> UInt64 {
+            UnsafeRawPointer(s.utf8Start).loadUnaligned(as: UInt64.self)
+        }
+    }
+
     /// Longer than any name we match: a name scan stops here.
-    static let longestName = 32
+    @inline(__always) static var longestName: Int { 32 }
 
     /// The line starting at `start` (first non-blank byte): adds its value if its name is one of ours.
     @inline(__always)
-    static func sample(_ b: UnsafePointer<UInt8>, _ start: Int, _ n: Int, into sums: inout Sums) {
+    static func sample(_ b: UnsafePointer<UInt8>, _ start: Int, _ n: Int, _ prefixes: Prefixes, into sums: inout Sums) {
+        // Most lines of a vLLM page are histogram buckets (`vllm:time_…`, `vllm:request_…`): their first
+        // eight bytes already tell them from ours, so they cost one load and a few compares.
+        guard start + 8 <= n else { return }   // every name of ours is longer
+        let head = UnsafeRawPointer(b + start).loadUnaligned(as: UInt64.self)
+        guard head == prefixes.vllmNum || head == prefixes.vllmKV || head == prefixes.vllmGPU
+            || head == prefixes.sglangN || head == prefixes.sglangT else { return }
         var j = start
         let limit = min(n, start + longestName + 1)
         while j < limit && isNameByte(b[j]) { j += 1 }
