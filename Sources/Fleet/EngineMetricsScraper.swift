@@ -74,6 +74,9 @@ public final class EngineMetricsScraper {
         }
     }
 
+    /// Scrapes of replica `i` started, and those that failed.
+    public func scrapes(_ i: Int) -> (started: Int, failed: Int) { (scrapes[i].poller.started, scrapes[i].failed) }
+
     // Counters, summed over replicas.
     public var scrapesStarted: Int { scrapes.reduce(0) { $0 + $1.poller.started } }
     public var scrapesFailed: Int { scrapes.reduce(0) { $0 + $1.failed } }

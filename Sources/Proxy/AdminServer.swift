@@ -75,7 +75,8 @@ public final class AdminServer {
         for pool in proxy.fleet.pools {
             let replicas = pool.replicas.enumerated().map { i, r -> String in
                 let state = pool.state(i, now: now)
-                return #"{"url":"\#(r.address.url)","state":"\#(state)","health":"\#(r.health)","in_flight":\#(r.inFlight),"requests_total":\#(r.requestsTotal),"failures_total":\#(r.failuresTotal),"engine_load":\#(engineLoadJSON(r.engineLoad, now: now))}"#
+                let scrapes = proxy.scraper(for: pool)?.scrapes(i) ?? (started: 0, failed: 0)
+                return #"{"url":"\#(r.address.url)","state":"\#(state)","health":"\#(r.health)","in_flight":\#(r.inFlight),"requests_total":\#(r.requestsTotal),"failures_total":\#(r.failuresTotal),"engine_load":\#(engineLoadJSON(r.engineLoad, now: now)),"engine_scrapes_total":\#(scrapes.started),"engine_scrape_failures_total":\#(scrapes.failed)}"#
             }
             pools.append(#"{"pool":"\#(jsonEscape(pool.name))","policy":"\#(pool.policy.kind.rawValue)","replicas":[\#(replicas.joined(separator: ","))]}"#)
         }

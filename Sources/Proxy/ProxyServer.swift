@@ -23,7 +23,7 @@ public final class ProxyServer {
     /// Active health checks, one prober per pool of the running snapshot.
     private var probers: [HealthProber] = []
     /// Engine-load scraping (vLLM/SGLang /metrics), one scraper per pool of the running snapshot.
-    private var scrapers: [EngineMetricsScraper] = []
+    private var scrapers: [ObjectIdentifier: EngineMetricsScraper] = [:]
     private let seed: UInt64
     private var sweepTimer: LoopTimer?
     private var requestIDState: SplitMix64
@@ -111,9 +111,9 @@ public final class ProxyServer {
         pickers = newPickers
         self.fleet = fleet
         for p in probers { p.stop() }
-        for s in scrapers { s.stop() }
+        for s in scrapers.values { s.stop() }
         probers = []
-        scrapers = []
+        scrapers = [:]
         func targets(_ pool: Pool) -> [ReplicaTarget] {
             pool.replicas.map { r in
                 ReplicaTarget(name: r.address.url, address: newUpstreams[ObjectIdentifier(r)]!.address,
@@ -137,9 +137,9 @@ public final class ProxyServer {
             ec.intervalSeconds = config.engineMetrics.interval
             ec.timeoutSeconds = config.engineMetrics.effectiveTimeout
             for pool in fleet.pools {
-                scrapers.append(EngineMetricsScraper(loop: loop, targets: targets(pool), config: ec) { [unowned pool] i, load in
+                scrapers[ObjectIdentifier(pool)] = EngineMetricsScraper(loop: loop, targets: targets(pool), config: ec) { [unowned pool] i, load in
                     pool.replicas[i].engineLoad = load
-                })
+                }
             }
         }
     }
@@ -147,8 +147,11 @@ public final class ProxyServer {
     /// Starts the health checks and engine scraping (after the listeners are up; the first GETs go out at once).
     private func startProbers() {
         for p in probers where !p.isRunning { p.start() }
-        for s in scrapers where !s.isRunning { s.start() }
+        for s in scrapers.values where !s.isRunning { s.start() }
     }
+
+    /// The engine-load scraper of `pool` in the running snapshot (nil when scraping is off).
+    func scraper(for pool: Pool) -> EngineMetricsScraper? { scrapers[ObjectIdentifier(pool)] }
 
     /// SIGHUP: switch to `newConfig` for new requests. Replicas keep their state and connections when
     /// their pool and URL stay; listeners do not change (that needs a restart). Throws, leaving the
@@ -241,7 +244,7 @@ public final class ProxyServer {
     public func shutdown() {
         stopAccepting()
         for p in probers { p.stop() }
-        for s in scrapers { s.stop() }
+        for s in scrapers.values { s.stop() }
         sweepTimer?.stop()
         for s in Array(sessions.values) { s.closeNow() }
         for u in upstreams.values { u.closeAll() }

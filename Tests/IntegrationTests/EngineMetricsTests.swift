@@ -88,6 +88,9 @@ final class EngineMetricsTests: IntegrationTestCase {
         XCTAssertEqual(number(stale[sglang], "waiting"), 2, "the last reading is kept")
         XCTAssertEqual(stale[vllm]?["stale"] as? Bool, false)
         XCTAssertLessThan(number(stale[vllm], "age_seconds") ?? 9, 0.5)
+        let counts = try adminReplicas(admin)["http://127.0.0.1:\(sglang)"]
+        XCTAssertGreaterThan(counts?["engine_scrape_failures_total"] as? Int ?? 0, 0, "\(String(describing: counts))")
+        XCTAssertGreaterThan(counts?["engine_scrapes_total"] as? Int ?? 0, counts?["engine_scrape_failures_total"] as? Int ?? 0)
         let log = childLogs
         XCTAssertTrue(log.contains("engine metrics: replica http://127.0.0.1:\(sglang) not scraped ("), log)
     }
