@@ -34,6 +34,6 @@ let package = Package(
         .testTarget(name: "IntegrationTests", dependencies: ["HTTP"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime"]),
         .testTarget(name: "ObservabilityTests", dependencies: ["Observability"]),
-        .testTarget(name: "FleetTests", dependencies: ["Fleet", "Config", "Runtime", "HTTP"]),
+        .testTarget(name: "FleetTests", dependencies: ["Fleet", "Config", "Runtime", "HTTP", "Routing"]),   // Routing: its seeded SplitMix64
     ]
 )

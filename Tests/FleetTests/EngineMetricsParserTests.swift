@@ -2,6 +2,7 @@
 // load is known by construction.
 import XCTest
 import Fleet
+import Routing
 
 final class EngineMetricsParserTests: XCTestCase {
     func parse(_ text: String, at: Double = 7) -> EngineLoad? {
@@ -108,7 +109,7 @@ final class EngineMetricsParserTests: XCTestCase {
     func testRandomPagesGiveTheLoadTheyWereBuiltWith() {
         var rng = SystemRandomNumberGenerator()
         let seed = UInt64.random(in: 0...UInt64.max, using: &rng)
-        var g = TestRandom(seed: seed)
+        var g = SplitMix64(seed: seed)   // seeded, so a failing seed replays
         let ours = ["vllm:num_requests_waiting", "vllm:num_requests_running", "vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc",
                     "sglang:num_queue_reqs", "sglang:num_running_reqs", "sglang:token_usage"]
         let decoys = ["vllm:num_requests_waiting_by_reason", "vllm:num_requests_running_total", "vllm:kv_cache_usage_perc_created",
@@ -117,20 +118,20 @@ final class EngineMetricsParserTests: XCTestCase {
         for round in 0..<400 {
             var lines: [String] = []
             var waiting: Double?, running: Double?, kv: Double?, legacy: Double?
-            for _ in 0..<g.int(0...30) {
-                let isOurs = g.int(0...2) == 0
-                let name = isOurs ? ours[g.int(0...ours.count - 1)] : decoys[g.int(0...decoys.count - 1)]
-                if g.int(0...3) == 0 { lines.append("# HELP \(name) Help with \"quotes\" and {braces} and \(ours[0]) 5") }
-                if g.int(0...3) == 0 { lines.append("# TYPE \(name) gauge") }
+            for _ in 0..<g.draw(0...30) {
+                let isOurs = g.draw(0...2) == 0
+                let name = isOurs ? ours[g.draw(0...ours.count - 1)] : decoys[g.draw(0...decoys.count - 1)]
+                if g.draw(0...3) == 0 { lines.append("# HELP \(name) Help with \"quotes\" and {braces} and \(ours[0]) 5") }
+                if g.draw(0...3) == 0 { lines.append("# TYPE \(name) gauge") }
                 let (text, value) = randomValue(&g)
-                var line = String(repeating: " ", count: g.int(0...1)) + name
-                switch g.int(0...3) {
+                var line = String(repeating: " ", count: g.draw(0...1)) + name
+                switch g.draw(0...3) {
                 case 0: break
                 case 1: line += "{}"
                 default: line += randomLabels(&g)
                 }
-                line += String(repeating: g.int(0...1) == 0 ? " " : "\t", count: g.int(1...2)) + text
-                if g.int(0...2) == 0 { line += " \(g.int(0...2_000_000_000_000))" }
+                line += String(repeating: g.draw(0...1) == 0 ? " " : "\t", count: g.draw(1...2)) + text
+                if g.draw(0...2) == 0 { line += " \(g.draw(0...2_000_000_000_000))" }
                 lines.append(line)
                 guard isOurs, let v = value, v.isFinite else { continue }
                 switch name {
@@ -140,55 +141,43 @@ final class EngineMetricsParserTests: XCTestCase {
                 default: kv = max(kv ?? v, v)
                 }
             }
-            if g.int(0...4) == 0 { lines.append("") }
-            let newline = g.int(0...1) == 0 ? "\n" : "\r\n"
+            if g.draw(0...4) == 0 { lines.append("") }
+            let newline = g.draw(0...1) == 0 ? "\n" : "\r\n"
             var page = lines.joined(separator: newline)
-            if g.int(0...1) == 0 { page += newline }
+            if g.draw(0...1) == 0 { page += newline }
             let expected: EngineLoad? = waiting == nil && running == nil && kv == nil && legacy == nil ? nil
                 : EngineLoad(waiting: waiting ?? 0, running: running ?? 0, kvUsage: kv ?? legacy, at: 1)
             XCTAssertEqual(parse(page, at: 1), expected, "seed \(seed) round \(round):\n\(page)")
         }
     }
 
-    private func randomValue(_ g: inout TestRandom) -> (String, Double?) {
-        switch g.int(0...9) {
+    private func randomValue(_ g: inout SplitMix64) -> (String, Double?) {
+        switch g.draw(0...9) {
         case 0: return ("NaN", nil)
-        case 1: return (g.int(0...1) == 0 ? "+Inf" : "-Inf", nil)
+        case 1: return (g.draw(0...1) == 0 ? "+Inf" : "-Inf", nil)
         case 2:
-            let m = g.int(1...999), e = g.int(-3...3)
-            let text = "\(m)e\(e >= 0 && g.int(0...1) == 0 ? "+" : "")\(e)"
+            let m = g.draw(1...999), e = g.draw(-3...3)
+            let text = "\(m)e\(e >= 0 && g.draw(0...1) == 0 ? "+" : "")\(e)"
             return (text, Double(text))
         case 3:
-            let v = Double(g.int(0...1000)) / 1000
+            let v = Double(g.draw(0...1000)) / 1000
             return (String(v), v)
         default:
-            let v = Double(g.int(0...500))
-            return (g.int(0...1) == 0 ? String(Int(v)) : String(v), v)
+            let v = Double(g.draw(0...500))
+            return (g.draw(0...1) == 0 ? String(Int(v)) : String(v), v)
         }
     }
 
-    private func randomLabels(_ g: inout TestRandom) -> String {
+    private func randomLabels(_ g: inout SplitMix64) -> String {
         let pieces = ["plain", "with space", "brace}", "{open", "hash # mark", #"esc\"quote"#, #"back\\slash"#, #"nl\n"#, "comma,", "=eq", "ünïcode"]
         var labels: [String] = []
-        for k in 0..<g.int(1...4) {
-            labels.append("l\(k)=\"\(pieces[g.int(0...pieces.count - 1)])\"")
+        for k in 0..<g.draw(1...4) {
+            labels.append("l\(k)=\"\(pieces[g.draw(0...pieces.count - 1)])\"")
         }
-        return "{" + labels.joined(separator: ",") + (g.int(0...3) == 0 ? "," : "") + "}"
+        return "{" + labels.joined(separator: ",") + (g.draw(0...3) == 0 ? "," : "") + "}"
     }
 }
 
-/// SplitMix64, so a failing seed replays.
-struct TestRandom {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func int(_ r: ClosedRange<Int>) -> Int {
-        r.lowerBound + Int(next() % UInt64(r.upperBound - r.lowerBound + 1))
-    }
+extension SplitMix64 {
+    mutating func draw(_ r: ClosedRange<Int>) -> Int { Int.random(in: r, using: &self) }
 }

@@ -28,6 +28,16 @@ final class EngineMetricsScraperTests: LoopTestCase {
                              onLoad: { [unowned self] i, load in self.loads.append((i, load)) })
     }
 
+    /// Scrapes `targets` until `done` holds or `seconds` pass, then stops.
+    @discardableResult
+    func scrape(_ targets: [ReplicaTarget], _ c: EngineMetricsConfig, for seconds: Double, until done: () -> Bool = { false }) -> EngineMetricsScraper {
+        let s = scraper(targets, c)
+        s.start()
+        spin(seconds, until: done)
+        s.stop()
+        return s
+    }
+
     static let vllmPage = EnginePages.vllm(waiting: [2, 1], running: [4, 4], kv: [0.5, 0.25])
 
     static func contentLength(_ body: String) -> String {
@@ -49,10 +59,7 @@ final class EngineMetricsScraperTests: LoopTestCase {
         let page = Self.contentLength(Self.vllmPage)
         let replica = try ScriptedReplica(loop: loop, script: [.keepAlive(page)])
         defer { replica.shutdown() }
-        let s = scraper([replica.target], config())
-        s.start()
-        spin(3) { loads.count >= 4 }
-        s.stop()
+        let s = scrape([replica.target], config(), for: 3) { loads.count >= 4 }
         XCTAssertGreaterThanOrEqual(loads.count, 4)
         for (i, load) in loads {
             XCTAssertEqual(i, 0)
@@ -71,10 +78,7 @@ final class EngineMetricsScraperTests: LoopTestCase {
         let body = EnginePages.sglang(queue: [5], running: [7], tokenUsage: [0.8])
         let replica = try ScriptedReplica(loop: loop, script: [.keepAlive(Self.chunked(body, pieces: 7))])
         defer { replica.shutdown() }
-        let s = scraper([replica.target], config())
-        s.start()
-        spin(3) { loads.count >= 2 }
-        s.stop()
+        scrape([replica.target], config(), for: 3) { loads.count >= 2 }
         XCTAssertEqual(loads.first.map { [$0.1.waiting, $0.1.running, $0.1.kvUsage] }, [5, 7, 0.8])
         XCTAssertEqual(replica.accepted, 1)
     }
@@ -83,10 +87,7 @@ final class EngineMetricsScraperTests: LoopTestCase {
         let plain = try ScriptedReplica(loop: loop, script: [.keepAlive(Self.contentLength("process_cpu_seconds_total 1.5\n"))])
         let missing = try ScriptedReplica(loop: loop, script: [.keepAlive("HTTP/1.1 404 Not Found\r\ncontent-length: 9\r\n\r\nnot found")])
         defer { plain.shutdown(); missing.shutdown() }
-        let s = scraper([plain.target, missing.target], config(interval: 0.02, quiet: 0.25))
-        s.start()
-        spin(0.6) { false }
-        s.stop()
+        let s = scrape([plain.target, missing.target], config(interval: 0.02, quiet: 0.25), for: 0.6)
         XCTAssertTrue(loads.isEmpty)
         XCTAssertEqual(s.exportsLoad(0), false)
         XCTAssertEqual(s.exportsLoad(1), false)
@@ -103,10 +104,7 @@ final class EngineMetricsScraperTests: LoopTestCase {
     func testReplicaThatStartsExportingIsScrapedAtFullRateAgain() throws {
         let replica = try ScriptedReplica(loop: loop, script: [.keepAlive(Self.contentLength("up 1\n")), .keepAlive(Self.contentLength(Self.vllmPage))])
         defer { replica.shutdown() }
-        let s = scraper([replica.target], config(interval: 0.02, quiet: 0.1))
-        s.start()
-        spin(2) { loads.count >= 5 }
-        s.stop()
+        scrape([replica.target], config(interval: 0.02, quiet: 0.1), for: 2) { loads.count >= 5 }
         XCTAssertGreaterThanOrEqual(loads.count, 5)
         XCTAssertEqual(lines.count, 2)
         XCTAssertTrue(lines.last?.hasSuffix("now exports vLLM/SGLang load metrics; scraping every 0.02 s") ?? false, "\(lines)")
@@ -116,10 +114,7 @@ final class EngineMetricsScraperTests: LoopTestCase {
         let ok = ScriptedReplica.Answer.keepAlive(Self.contentLength(Self.vllmPage))
         let replica = try ScriptedReplica(loop: loop, script: [ok, .status(503), .status(503), .silent, ok])
         defer { replica.shutdown() }
-        let s = scraper([replica.target], config(interval: 0.03, timeout: 0.1))
-        s.start()
-        spin(3) { loads.count >= 2 }
-        s.stop()
+        let s = scrape([replica.target], config(interval: 0.03, timeout: 0.1), for: 3) { loads.count >= 2 }
         XCTAssertEqual(loads.count, 2)
         XCTAssertEqual(s.scrapesFailed, 3)
         let name = replica.target.name
@@ -132,10 +127,7 @@ final class EngineMetricsScraperTests: LoopTestCase {
         let bigChunked = try ScriptedReplica(loop: loop, script: [.keepAlive(Self.chunked(Self.vllmPage, pieces: 3))])
         let bigUntilClose = try ScriptedReplica(loop: loop, script: [.raw("HTTP/1.1 200 OK\r\n\r\n" + Self.vllmPage)])
         defer { big.shutdown(); bigChunked.shutdown(); bigUntilClose.shutdown() }
-        let s = scraper([big.target, bigChunked.target, bigUntilClose.target], config(maxPage: 10_000))
-        s.start()
-        spin(3) { lines.count >= 3 }
-        s.stop()
+        scrape([big.target, bigChunked.target, bigUntilClose.target], config(maxPage: 10_000), for: 3) { lines.count >= 3 }
         XCTAssertTrue(loads.isEmpty)
         XCTAssertEqual(lines.count, 3)
         for line in lines { XCTAssertTrue(line.contains("not scraped (answer too large: "), line) }
@@ -144,10 +136,7 @@ final class EngineMetricsScraperTests: LoopTestCase {
     func testCloseDelimitedPageIsReadToTheEnd() throws {
         let replica = try ScriptedReplica(loop: loop, script: [.raw("HTTP/1.1 200 OK\r\n\r\n" + Self.vllmPage)])
         defer { replica.shutdown() }
-        let s = scraper([replica.target], config())
-        s.start()
-        spin(3) { loads.count >= 2 }
-        s.stop()
+        let s = scrape([replica.target], config(), for: 3) { loads.count >= 2 }
         XCTAssertEqual(loads.first?.1.waiting, 3)
         XCTAssertEqual(s.scrapesFailed, 0)
     }
@@ -159,10 +148,7 @@ final class EngineMetricsScraperTests: LoopTestCase {
         let racing = try ScriptedReplica(loop: loop, script: [.keepAlive(ok), .close, .keepAlive(ok)])
         let closing = try ScriptedReplica(loop: loop, script: [.answerThenClose(ok)])
         defer { racing.shutdown(); closing.shutdown() }
-        let s = scraper([racing.target, closing.target], config())
-        s.start()
-        spin(3) { loads.filter { $0.0 == 0 }.count >= 3 && loads.filter { $0.0 == 1 }.count >= 3 }
-        s.stop()
+        let s = scrape([racing.target, closing.target], config(), for: 3) { loads.filter { $0.0 == 0 }.count >= 3 && loads.filter { $0.0 == 1 }.count >= 3 }
         XCTAssertEqual(s.scrapesFailed, 0, "\(lines)")
         XCTAssertEqual(racing.accepted, 2)
         XCTAssertGreaterThanOrEqual(closing.accepted, 3)
@@ -172,10 +158,7 @@ final class EngineMetricsScraperTests: LoopTestCase {
     func testStopEndsEverything() throws {
         let replica = try ScriptedReplica(loop: loop, script: [.keepAlive(Self.contentLength(Self.vllmPage))])
         defer { replica.shutdown() }
-        let s = scraper([replica.target], config(interval: 0.01))
-        s.start()
-        spin(2) { loads.count >= 2 }
-        s.stop()
+        scrape([replica.target], config(interval: 0.01), for: 2) { loads.count >= 2 }
         let loadsSeen = loads.count
         spin(0.05) { false }   // a GET already sent may still reach the replica
         let seen = (loadsSeen, replica.requests.count)
