@@ -57,6 +57,8 @@ final class ReplicaPoller: ConnectionHandler {
     /// The current or last connection. Kept after it closes, until the next GET replaces it, so a GET that
     /// ends inside one of the connection's own callbacks never frees it from under itself.
     private var connection: TCPConnection?
+    /// A kept connection replaced from inside its own close callback, held until the next GET for the same reason.
+    private var retired: TCPConnection?
     /// The connection is open and between answers: the next GET may use it.
     private var connectionIdle = false
     private var inFlight = false
@@ -124,6 +126,7 @@ final class ReplicaPoller: ConnectionHandler {
             return
         }
         connection?.close()
+        retired = connection
         connectionIdle = false
         onKeptConnection = false
         connectionsOpened += 1
