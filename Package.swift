@@ -13,13 +13,14 @@ let package = Package(
         // C modules: each C library is touched by exactly one layer.
         .systemLibrary(name: "CLibEV", path: "Sources/CLibEV"),
         .systemLibrary(name: "CYAML", path: "Sources/CYAML"),
+        .systemLibrary(name: "CXXHash", path: "Sources/CXXHash"),
 
         .target(name: "Runtime", dependencies: ["CLibEV"], swiftSettings: optimise),
         .target(name: "HTTP", swiftSettings: optimise),
         .target(name: "Observability", swiftSettings: optimise),
         .target(name: "Config", dependencies: ["CYAML"], swiftSettings: optimise),
         .target(name: "Fleet", dependencies: ["Config", "Runtime", "HTTP", "Observability"], swiftSettings: optimise),
-        .target(name: "Routing", dependencies: ["Fleet", "Config"], swiftSettings: optimise),
+        .target(name: "Routing", dependencies: ["Fleet", "Config", "CXXHash"], swiftSettings: optimise),
         .target(name: "Proxy", dependencies: ["Runtime", "HTTP", "Fleet", "Routing", "Config", "Observability"], swiftSettings: optimise),
         .target(name: "Sim", dependencies: ["Runtime", "HTTP", "Observability"], swiftSettings: optimise),
         .target(name: "Bench", dependencies: ["Runtime", "HTTP"], swiftSettings: optimise),

@@ -1,20 +1,5 @@
-// Interim prefix index and block hashing (a plain dictionary, FNV): replaced by the xxHash-based,
-// memory-capped PrefixIndex when that lands. Same API, so the policies do not change.
-
-public enum BlockHashes {
-    public static let seed: UInt64 = 0x5357_4954_4348_5944
-    public static func compute(_ text: UnsafeRawBufferPointer, blockBytes: Int, into out: inout [UInt64]) {
-        out.removeAll(keepingCapacity: true)
-        var h = seed
-        var i = 0
-        while i < text.count {
-            let end = min(text.count, i + blockBytes)
-            for j in i..<end { h = (h ^ UInt64(text[j])) &* 0x100_0000_01B3 }
-            out.append(h)
-            i = end
-        }
-    }
-}
+// Interim prefix index (a plain dictionary): replaced by the memory-capped PrefixIndex when that lands.
+// Same API, so the policies do not change.
 
 public final class PrefixIndex {
     private var holders: [UInt64: [UInt32]] = [:]
