@@ -1,4 +1,5 @@
 // The per-pool prefix index: which replicas were recently sent which prompt blocks, in a fixed memory budget.
+import CXXHash
 
 /// Remembers, for each recently routed block digest (see `BlockHashes`), the last few replicas the block
 /// was sent to, so a policy can ask which replicas probably still hold a prompt's leading blocks in
@@ -10,9 +11,9 @@
 /// leading blocks that many prompts share end up most recent and outlive the unique tails hanging off them.
 ///
 /// Storage, with no Dictionary and no allocation per operation:
-/// - entries: `5 + replicasPerBlock` UInt32 words per block — digest (2 words), LRU links to the newer
-///   and the older entry, replica count, replica keys most recent first — so a lookup reads one entry
-///   in one or two cache lines;
+/// - entries: `4 + replicasPerBlock` UInt32 words per block — digest (2 words), LRU link to the newer
+///   entry with the replica count in its top 4 bits, link to the older entry, replica keys most recent
+///   first — 32 bytes at 4 replicas per block, 64-byte aligned: a lookup reads one cache line;
 /// - table: open addressing with linear probing, 1.5 slots per entry (load ≤ 2/3). A slot is a UInt64:
 ///   a 32-bit tag of the digest in the high half (it also gives the slot's home, so deleting by backward
 ///   shift reads no entry) and the entry index + 1 in the low half (0 = empty slot).
@@ -41,11 +42,12 @@ public final class PrefixIndex {
     // Word offsets inside an entry.
     private static var keyLow: Int { 0 }
     private static var keyHigh: Int { 1 }
-    private static var newer: Int { 2 }
+    private static var newerAndCount: Int { 2 }
     private static var older: Int { 3 }
-    private static var replicaCount: Int { 4 }
-    private static var firstReplica: Int { 5 }
-    private static var noEntry: UInt32 { .max }
+    private static var firstReplica: Int { 4 }
+    /// Links are 28 bits (the replica count takes the top 4 of the `newer` word); all ones means none.
+    private static var noEntry: UInt32 { 0x0FFF_FFFF }
+    private static var countShift: UInt32 { 28 }
 
     /// Table slots per entry, as a fraction: 3/2 keeps linear probes short (load ≤ 2/3) for 12 bytes an entry.
     private static func tableSlots(forEntries n: Int) -> Int { n + (n + 1) / 2 }
@@ -59,36 +61,37 @@ public final class PrefixIndex {
         (firstReplica + replicasPerBlock) * MemoryLayout<UInt32>.stride + 12
     }
 
-    /// The smallest `memoryLimitBytes` under which the index holds `blocks` blocks.
+    /// The smallest `memoryLimitBytes` under which the index holds `blocks` blocks (what `memoryBytes` then says).
     public static func memoryLimitBytes(forBlocks blocks: Int, replicasPerBlock: Int = 4) -> Int {
-        fixedBytes + 8 + blocks * bytesPerBlock(replicasPerBlock: replicasPerBlock)
+        fixedBytes + blocks * (firstReplica + replicasPerBlock) * MemoryLayout<UInt32>.stride
+            + tableSlots(forEntries: blocks) * MemoryLayout<UInt64>.stride
     }
 
     public init(memoryLimitBytes: Int = 64 << 20, replicasPerBlock: Int = 4) {
-        precondition((1...255).contains(replicasPerBlock), "replicasPerBlock must be 1...255")
+        precondition((1...15).contains(replicasPerBlock), "replicasPerBlock must be 1...15")
         self.memoryLimitBytes = memoryLimitBytes
         self.replicasPerBlock = replicasPerBlock
         stride = Self.firstReplica + replicasPerBlock
-        // The last 8 bytes cover the rounding up of the table's half slot.
-        let fitting = max(0, (memoryLimitBytes - Self.fixedBytes - 8) / Self.bytesPerBlock(replicasPerBlock: replicasPerBlock))
-        // Entry indexes live in 32-bit words with UInt32.max reserved, and tags map homes by a 32-bit multiply.
-        capacity = min(fitting, Int(Int32.max) - 1)
+        // The most blocks that fit: the estimate, less one when the table's rounding tips it over.
+        var fitting = max(0, (memoryLimitBytes - Self.fixedBytes) / Self.bytesPerBlock(replicasPerBlock: replicasPerBlock))
+        while fitting > 0 && Self.memoryLimitBytes(forBlocks: fitting, replicasPerBlock: replicasPerBlock) > memoryLimitBytes { fitting -= 1 }
+        // Entry indexes live in 28-bit links with all ones reserved (about 11 GiB of index at the most).
+        capacity = min(fitting, Int(Self.noEntry) - 1)
         tableSlots = Self.tableSlots(forEntries: capacity)
         // Entries stay uninitialised (untouched pages cost no resident memory until used); the table must read empty.
-        entries = .allocate(capacity: capacity * stride)
+        entries = UnsafeMutableRawPointer.allocate(byteCount: capacity * stride * MemoryLayout<UInt32>.stride, alignment: 64)
+            .bindMemory(to: UInt32.self, capacity: capacity * stride)
         table = .allocate(capacity: tableSlots)
         table.initialize(repeating: 0, count: tableSlots)
     }
 
     deinit {
-        entries.deallocate()
+        UnsafeMutableRawPointer(entries).deallocate()
         table.deallocate()
     }
 
     /// Bytes the structure holds now: both arrays at their full capacity (they are allocated at init), plus the object.
-    public var memoryBytes: Int {
-        capacity * stride * MemoryLayout<UInt32>.stride + tableSlots * MemoryLayout<UInt64>.stride + Self.fixedBytes
-    }
+    public var memoryBytes: Int { Self.memoryLimitBytes(forBlocks: capacity, replicasPerBlock: replicasPerBlock) }
 
     /// For every replica holding a leading run of `hashes`, calls `found` once with the run's length in blocks.
     /// Replicas are reported as they drop out (shortest runs first); those still in at the end are reported
@@ -98,13 +101,24 @@ public final class PrefixIndex {
         guard capacity > 0, !hashes.isEmpty else { return }
         let first = find(hashes[0])
         guard first >= 0 else { return }
+        let n = hashes.count
         withUnsafeTemporaryAllocation(of: UInt32.self, capacity: replicasPerBlock) { candidates in
+        // The walk is pipelined (see Prefetching): a block's table slot is asked for `slotDistance` blocks
+        // ahead, its slot read and its entry asked for `entryDistance` blocks ahead, the entry read last.
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: Self.entryDistance) { guesses in
             var live = replicaCount(first)
             let firstReplicas = replicas(first)
             for k in 0..<live { candidates[k] = firstReplicas[k] }
+            for b in 1..<min(n, 1 + Self.slotDistance) { prefetchSlot(hashes[b]) }
+            for b in 1..<min(n, 1 + Self.entryDistance) { guesses[b % Self.entryDistance] = guessEntry(hashes[b]) }
             var block = 1
-            while block < hashes.count && live > 0 {
-                let e = find(hashes[block])
+            while block < n && live > 0 {
+                if block + Self.slotDistance < n { prefetchSlot(hashes[block + Self.slotDistance]) }
+                let guess = guesses[block % Self.entryDistance]
+                if block + Self.entryDistance < n { guesses[block % Self.entryDistance] = guessEntry(hashes[block + Self.entryDistance]) }
+                // No slot with the block's tag: absent (matching changes nothing, so the guess still holds).
+                guard guess >= 0 else { break }
+                let e = key(guess) == hashes[block] ? guess : find(hashes[block])
                 guard e >= 0 else { break }
                 let held = replicas(e)
                 let heldCount = replicaCount(e)
@@ -125,6 +139,7 @@ public final class PrefixIndex {
             }
             for k in 0..<live { found(candidates[k], block) }
         }
+        }
     }
 
     /// The replica was just sent these blocks: each block gets the replica as its most recent one (dropping
@@ -133,7 +148,10 @@ public final class PrefixIndex {
     public func record(_ hashes: UnsafeBufferPointer<UInt64>, replica: UInt32) {
         guard capacity > 0 else { return }
         var i = hashes.count - 1
+        // Table slots only: after `matches` the entries of known blocks are in cache, and new blocks have none.
+        for b in Swift.stride(from: i, to: max(-1, i - Self.slotDistance), by: -1) { prefetchSlot(hashes[b]) }
         while i >= 0 {
+            if i >= Self.slotDistance { prefetchSlot(hashes[i - Self.slotDistance]) }
             var e = find(hashes[i])
             if e < 0 {
                 e = newEntry(hashes[i])
@@ -164,6 +182,43 @@ public final class PrefixIndex {
         }
     }
 
+    // MARK: - Prefetching
+
+    /// How many blocks ahead a walk asks for a block's table slot: enough for several misses to overlap, few
+    /// enough that a walk cut short (no replica left) wasted little.
+    private static var slotDistance: Int { 16 }
+    /// How many blocks ahead `matches` reads a slot (asked for earlier, so likely arrived) and asks for its entry.
+    private static var entryDistance: Int { 8 }
+
+    @inline(__always) private func prefetchSlot(_ key: UInt64) { sy_prefetch(table + home(Self.tag(key))) }
+
+    /// After an eviction: the table slot of the next victim (whose entry was asked for at the previous eviction,
+    /// so its key is likely at hand) and the entry of the one after it.
+    @inline(__always) private func prefetchVictims() {
+        guard oldest != Self.noEntry else { return }
+        let next = Int(oldest)
+        sy_prefetch(table + home(Self.tag(key(next))))
+        let after = newer(next)
+        if after != Self.noEntry { sy_prefetch(entries + Int(after) &* stride) }
+    }
+
+    /// The entry of the first slot in `key`'s probe run with its tag, asked for; -1 when there is none (the key
+    /// is absent). Usually the key's entry: `find` settles the rare tag collision.
+    @inline(__always) private func guessEntry(_ key: UInt64) -> Int {
+        let tag = Self.tag(key)
+        var s = home(tag)
+        while true {
+            let slot = table[s]
+            if slot == 0 { return -1 }
+            if UInt32(truncatingIfNeeded: slot >> 32) == tag {
+                let e = Int(UInt32(truncatingIfNeeded: slot)) - 1
+                sy_prefetch(entries + e &* stride)
+                return e
+            }
+            s = nextSlot(s)
+        }
+    }
+
     // MARK: - Entries
 
     @inline(__always) private func word(_ e: Int, _ offset: Int) -> UInt32 { entries[e &* stride &+ offset] }
@@ -171,8 +226,14 @@ public final class PrefixIndex {
     @inline(__always) private func key(_ e: Int) -> UInt64 {
         UInt64(word(e, Self.keyLow)) | UInt64(word(e, Self.keyHigh)) << 32
     }
-    @inline(__always) private func replicaCount(_ e: Int) -> Int { Int(word(e, Self.replicaCount)) }
-    @inline(__always) private func setReplicaCount(_ e: Int, _ n: Int) { setWord(e, Self.replicaCount, UInt32(n)) }
+    @inline(__always) private func replicaCount(_ e: Int) -> Int { Int(word(e, Self.newerAndCount) >> Self.countShift) }
+    @inline(__always) private func setReplicaCount(_ e: Int, _ n: Int) {
+        setWord(e, Self.newerAndCount, word(e, Self.newerAndCount) & Self.noEntry | UInt32(n) << Self.countShift)
+    }
+    @inline(__always) private func newer(_ e: Int) -> UInt32 { word(e, Self.newerAndCount) & Self.noEntry }
+    @inline(__always) private func setNewer(_ e: Int, _ link: UInt32) {
+        setWord(e, Self.newerAndCount, word(e, Self.newerAndCount) & ~Self.noEntry | link)
+    }
     @inline(__always) private func replicas(_ e: Int) -> UnsafeMutablePointer<UInt32> { entries + (e &* stride &+ Self.firstReplica) }
 
     /// Makes `replica` the block's most recent one.
@@ -207,6 +268,7 @@ public final class PrefixIndex {
             removeSlot(of: e)
             unlink(e)
             count -= 1
+            prefetchVictims()
         }
         setWord(e, Self.keyLow, UInt32(truncatingIfNeeded: key))
         setWord(e, Self.keyHigh, UInt32(truncatingIfNeeded: key >> 32))
@@ -229,15 +291,15 @@ public final class PrefixIndex {
     // MARK: - LRU list (newest ... oldest)
 
     private func unlink(_ e: Int) {
-        let newer = word(e, Self.newer), older = word(e, Self.older)
+        let newer = newer(e), older = word(e, Self.older)
         if newer == Self.noEntry { newest = older } else { setWord(Int(newer), Self.older, older) }
-        if older == Self.noEntry { oldest = newer } else { setWord(Int(older), Self.newer, newer) }
+        if older == Self.noEntry { oldest = newer } else { setNewer(Int(older), newer) }
     }
 
     private func linkNewest(_ e: Int) {
-        setWord(e, Self.newer, Self.noEntry)
+        setNewer(e, Self.noEntry)
         setWord(e, Self.older, newest)
-        if newest == Self.noEntry { oldest = UInt32(e) } else { setWord(Int(newest), Self.newer, UInt32(e)) }
+        if newest == Self.noEntry { oldest = UInt32(e) } else { setNewer(Int(newest), UInt32(e)) }
         newest = UInt32(e)
     }
 

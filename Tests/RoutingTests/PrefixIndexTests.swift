@@ -38,6 +38,25 @@ final class PrefixIndexTests: XCTestCase {
         XCTAssertEqual(index.count, 8)
     }
 
+    /// Two digests whose 32-bit table tags collide are still told apart (the walk checks the whole key).
+    func testDigestsWithTheSameTableTagAreDistinct() {
+        // The table tags a digest by the high half of digest × 0x9E3779B97F4A7C15; adding that odd number's
+        // inverse adds 1 to the product, so `twin` gets the same tag as `digest`.
+        let multiplier: UInt64 = 0x9E37_79B9_7F4A_7C15
+        var inverse = multiplier
+        for _ in 0..<5 { inverse = inverse &* (2 &- multiplier &* inverse) }
+        XCTAssertEqual(multiplier &* inverse, 1)
+        let digest: UInt64 = 0x1234_5678_9ABC_DEF0, twin = digest &+ inverse
+        XCTAssertEqual((digest &* multiplier) >> 32, (twin &* multiplier) >> 32)
+        let index = PrefixIndex()
+        record(index, [7, digest, 8], replica: 1)
+        record(index, [7, twin, 9], replica: 2)
+        XCTAssertEqual(index.count, 5)
+        XCTAssertEqual(matches(index, [7, twin, 9]), [p(1, 1), p(2, 3)])
+        XCTAssertEqual(matches(index, [7, digest, 8]), [p(2, 1), p(1, 3)])
+        XCTAssertEqual(matches(index, [twin]), [p(2, 1)])
+    }
+
     func testABlockKeepsItsMostRecentReplicasOnly() {
         let index = PrefixIndex(replicasPerBlock: 2)
         record(index, [5, 6], replica: 1)
@@ -109,7 +128,7 @@ final class PrefixIndexTests: XCTestCase {
                 let index = PrefixIndex(memoryLimitBytes: limit, replicasPerBlock: replicas)
                 if index.capacity > 0 {
                     XCTAssertLessThanOrEqual(index.memoryBytes, limit, "\(limit) B, \(replicas) per block")
-                    XCTAssertGreaterThan(index.memoryBytes + PrefixIndex.bytesPerBlock(replicasPerBlock: replicas), limit,
+                    XCTAssertGreaterThan(PrefixIndex.memoryLimitBytes(forBlocks: index.capacity + 1, replicasPerBlock: replicas), limit,
                                          "one more block would not fit: the limit is used, not wasted")
                 }
             }
@@ -120,7 +139,7 @@ final class PrefixIndexTests: XCTestCase {
         record(none, [1, 2], replica: 1)
         XCTAssertEqual(none.count, 0)
         XCTAssertEqual(matches(none, [1, 2]), [])
-        XCTAssertEqual(PrefixIndex.bytesPerBlock(replicasPerBlock: 4), 48)
+        XCTAssertEqual(PrefixIndex.bytesPerBlock(replicasPerBlock: 4), 44)
     }
 
     /// The index against a plain model (a Dictionary and an ordered LRU array) over random records, forgets and
