@@ -102,43 +102,43 @@ public final class PrefixIndex {
         let first = find(hashes[0])
         guard first >= 0 else { return }
         let n = hashes.count
-        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: replicasPerBlock) { candidates in
         // The walk is pipelined (see Prefetching): a block's table slot is asked for `slotDistance` blocks
         // ahead, its slot read and its entry asked for `entryDistance` blocks ahead, the entry read last.
-        withUnsafeTemporaryAllocation(of: Int.self, capacity: Self.entryDistance) { guesses in
-            var live = replicaCount(first)
-            let firstReplicas = replicas(first)
-            for k in 0..<live { candidates[k] = firstReplicas[k] }
-            for b in 1..<min(n, 1 + Self.slotDistance) { prefetchSlot(hashes[b]) }
-            for b in 1..<min(n, 1 + Self.entryDistance) { guesses[b % Self.entryDistance] = guessEntry(hashes[b]) }
-            var block = 1
-            while block < n && live > 0 {
-                if block + Self.slotDistance < n { prefetchSlot(hashes[block + Self.slotDistance]) }
-                let guess = guesses[block % Self.entryDistance]
-                if block + Self.entryDistance < n { guesses[block % Self.entryDistance] = guessEntry(hashes[block + Self.entryDistance]) }
-                // No slot with the block's tag: absent (matching changes nothing, so the guess still holds).
-                guard guess >= 0 else { break }
-                let e = key(guess) == hashes[block] ? guess : find(hashes[block])
-                guard e >= 0 else { break }
-                let held = replicas(e)
-                let heldCount = replicaCount(e)
-                var kept = 0
-                for k in 0..<live {
-                    let candidate = candidates[k]
-                    var j = 0
-                    while j < heldCount && held[j] != candidate { j += 1 }
-                    if j < heldCount {
-                        candidates[kept] = candidate
-                        kept += 1
-                    } else {
-                        found(candidate, block)
+        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: replicasPerBlock) { candidates in
+            withUnsafeTemporaryAllocation(of: Int.self, capacity: Self.entryDistance) { guesses in
+                var live = replicaCount(first)
+                let firstReplicas = replicas(first)
+                for k in 0..<live { candidates[k] = firstReplicas[k] }
+                for b in 1..<min(n, 1 + Self.slotDistance) { prefetchSlot(hashes[b]) }
+                for b in 1..<min(n, 1 + Self.entryDistance) { guesses[b % Self.entryDistance] = guessEntry(hashes[b]) }
+                var block = 1
+                while block < n && live > 0 {
+                    if block + Self.slotDistance < n { prefetchSlot(hashes[block + Self.slotDistance]) }
+                    let guess = guesses[block % Self.entryDistance]
+                    if block + Self.entryDistance < n { guesses[block % Self.entryDistance] = guessEntry(hashes[block + Self.entryDistance]) }
+                    // No slot with the block's tag: absent (matching changes nothing, so the guess still holds).
+                    guard guess >= 0 else { break }
+                    let e = key(guess) == hashes[block] ? guess : find(hashes[block])
+                    guard e >= 0 else { break }
+                    let held = replicas(e)
+                    let heldCount = replicaCount(e)
+                    var kept = 0
+                    for k in 0..<live {
+                        let candidate = candidates[k]
+                        var j = 0
+                        while j < heldCount && held[j] != candidate { j += 1 }
+                        if j < heldCount {
+                            candidates[kept] = candidate
+                            kept += 1
+                        } else {
+                            found(candidate, block)
+                        }
                     }
+                    live = kept
+                    block += 1
                 }
-                live = kept
-                block += 1
+                for k in 0..<live { found(candidates[k], block) }
             }
-            for k in 0..<live { found(candidates[k], block) }
-        }
         }
     }
 
