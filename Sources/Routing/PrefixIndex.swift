@@ -1,5 +1,10 @@
 // The per-pool prefix index: which replicas were recently sent which prompt blocks, in a fixed memory budget.
 import CXXHash
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Remembers, for each recently routed block digest (see `BlockHashes`), the last few replicas the block
 /// was sent to, so a policy can ask which replicas probably still hold a prompt's leading blocks in
@@ -78,16 +83,18 @@ public final class PrefixIndex {
         // Entry indexes live in 28-bit links with all ones reserved (about 11 GiB of index at the most).
         capacity = min(fitting, Int(Self.noEntry) - 1)
         tableSlots = Self.tableSlots(forEntries: capacity)
-        // Entries stay uninitialised (untouched pages cost no resident memory until used); the table must read empty.
+        // Nothing is written at init: entries are written before they are read, and the table comes from calloc,
+        // whose large blocks are fresh zero pages. Creating an index is then cheap (a pool per model, a new one
+        // per reload, many in tests), and resident memory grows with use up to the cap, never past it.
         entries = UnsafeMutableRawPointer.allocate(byteCount: capacity * stride * MemoryLayout<UInt32>.stride, alignment: 64)
             .bindMemory(to: UInt32.self, capacity: capacity * stride)
-        table = .allocate(capacity: tableSlots)
-        table.initialize(repeating: 0, count: tableSlots)
+        guard let zeroed = calloc(max(1, tableSlots), MemoryLayout<UInt64>.stride) else { fatalError("PrefixIndex: out of memory") }
+        table = zeroed.bindMemory(to: UInt64.self, capacity: tableSlots)
     }
 
     deinit {
         UnsafeMutableRawPointer(entries).deallocate()
-        table.deallocate()
+        free(table)
     }
 
     /// Bytes the structure holds now: both arrays at their full capacity (they are allocated at init), plus the object.
