@@ -39,6 +39,13 @@ public final class PrefixIndex {
     private let tableSlots: Int
     /// Entries 0..<allocated have been handed out at least once (the rest is untouched memory).
     private var allocated = 0
+    /// The entries `matches` last walked through, block by block: `record` right after it (a decision's usual
+    /// order) starts from them instead of probing the table again. Guesses only: each is checked against the
+    /// block's digest before use, so recording other blocks, or after other changes, is still right.
+    private let walked: UnsafeMutablePointer<Int32>
+    private var walkedCount = 0
+    /// Blocks `walked` remembers: a 128 KB prompt at 64-byte blocks; longer walks remember their start.
+    private static var walkedCapacity: Int { 2_048 }
     private var newest = PrefixIndex.noEntry
     private var oldest = PrefixIndex.noEntry
     /// Entries freed by `forget`, chained through their `older` word.
@@ -57,9 +64,9 @@ public final class PrefixIndex {
     /// Table slots per entry, as a fraction: 3/2 keeps linear probes short (load ≤ 2/3) for 12 bytes an entry.
     private static func tableSlots(forEntries n: Int) -> Int { n + (n + 1) / 2 }
 
-    /// What the structure holds besides its two arrays: the object itself (about 120 bytes) and up to a page
-    /// that malloc rounds each large allocation to.
-    private static var fixedBytes: Int { 256 + 2 * 4096 }
+    /// What the structure holds besides its two arrays: the object itself (about 150 bytes), up to a page that
+    /// malloc rounds each large allocation to, and the `walked` guesses.
+    private static var fixedBytes: Int { 256 + 2 * 4096 + walkedCapacity * MemoryLayout<Int32>.stride }
 
     /// Bytes one block costs: its entry and its share of the table.
     public static func bytesPerBlock(replicasPerBlock: Int) -> Int {
@@ -90,11 +97,13 @@ public final class PrefixIndex {
             .bindMemory(to: UInt32.self, capacity: capacity * stride)
         guard let zeroed = calloc(max(1, tableSlots), MemoryLayout<UInt64>.stride) else { fatalError("PrefixIndex: out of memory") }
         table = zeroed.bindMemory(to: UInt64.self, capacity: tableSlots)
+        walked = .allocate(capacity: Self.walkedCapacity)
     }
 
     deinit {
         UnsafeMutableRawPointer(entries).deallocate()
         free(table)
+        walked.deallocate()
     }
 
     /// Bytes the structure holds now: both arrays at their full capacity (they are allocated at init), plus the object.
@@ -102,13 +111,15 @@ public final class PrefixIndex {
 
     /// For every replica holding a leading run of `hashes`, calls `found` once with the run's length in blocks.
     /// Replicas are reported as they drop out (shortest runs first); those still in at the end are reported
-    /// in block 0's most-recent-first order. Reads only: matching changes no recency. `found` must not
-    /// modify the index.
+    /// in block 0's most-recent-first order. Matching changes no recency (it only remembers the entries it
+    /// walked, for `record`), and `found` must not modify the index.
     public func matches(_ hashes: UnsafeBufferPointer<UInt64>, _ found: (_ replica: UInt32, _ blocks: Int) -> Void) {
         guard capacity > 0, !hashes.isEmpty else { return }
         let first = find(hashes[0])
         guard first >= 0 else { return }
         let n = hashes.count
+        walked[0] = Int32(first)
+        walkedCount = 1
         // The walk is pipelined (see Prefetching): a block's table slot is asked for `slotDistance` blocks
         // ahead, its slot read and its entry asked for `entryDistance` blocks ahead, the entry read last.
         withUnsafeTemporaryAllocation(of: UInt32.self, capacity: replicasPerBlock) { candidates in
@@ -127,6 +138,10 @@ public final class PrefixIndex {
                     guard guess >= 0 else { break }
                     let e = key(guess) == hashes[block] ? guess : find(hashes[block])
                     guard e >= 0 else { break }
+                    if block < Self.walkedCapacity {
+                        walked[block] = Int32(e)
+                        walkedCount = block + 1
+                    }
                     let held = replicas(e)
                     let heldCount = replicaCount(e)
                     var kept = 0
@@ -155,11 +170,12 @@ public final class PrefixIndex {
     public func record(_ hashes: UnsafeBufferPointer<UInt64>, replica: UInt32) {
         guard capacity > 0 else { return }
         var i = hashes.count - 1
-        // Table slots only: after `matches` the entries of known blocks are in cache, and new blocks have none.
-        for b in Swift.stride(from: i, to: max(-1, i - Self.slotDistance), by: -1) { prefetchSlot(hashes[b]) }
+        // Table slots only, and only of blocks `matches` did not just walk: their entries are in cache and
+        // remembered, and new blocks have none.
+        for b in Swift.stride(from: i, to: max(walkedCount - 1, i - Self.slotDistance), by: -1) { prefetchSlot(hashes[b]) }
         while i >= 0 {
-            if i >= Self.slotDistance { prefetchSlot(hashes[i - Self.slotDistance]) }
-            var e = find(hashes[i])
+            if i - Self.slotDistance >= walkedCount { prefetchSlot(hashes[i - Self.slotDistance]) }
+            var e = i < walkedCount ? walkedEntry(i, hashes[i]) : find(hashes[i])
             if e < 0 {
                 e = newEntry(hashes[i])
             } else if UInt32(e) != newest {
@@ -169,11 +185,20 @@ public final class PrefixIndex {
             addReplica(replica, to: e)
             i -= 1
         }
+        walkedCount = 0
+    }
+
+    /// Block `i`'s entry as `matches` found it, if that entry still holds the block (this record may have
+    /// evicted it and reused it for another; `forget`, which frees entries, drops the walk); else a lookup.
+    @inline(__always) private func walkedEntry(_ i: Int, _ key: UInt64) -> Int {
+        let guess = Int(walked[i])
+        return self.key(guess) == key ? guess : find(key)
     }
 
     /// The replica left the pool: it is removed from every block, and blocks left with no replica are freed.
     /// O(entries).
     public func forget(replica: UInt32) {
+        walkedCount = 0
         for e in 0..<allocated {
             let n = replicaCount(e)
             guard n > 0 else { continue }   // a free entry

@@ -162,6 +162,8 @@ final class PrefixIndexTests: XCTestCase {
                 default:
                     let got = matches(index, hashes), want = model.matches(hashes).map { p($0.0, $0.1) }
                     if got != want { XCTFail("seed \(seed) step \(step): \(got) != \(want)"); return }
+                    // A decision: record the blocks just matched (record starts from the entries matches walked).
+                    if Bool.random(using: &rng) { record(index, hashes, replica: replica); model.record(hashes, replica) }
                 }
                 if index.count != model.lru.count { XCTFail("seed \(seed) step \(step): count \(index.count) != \(model.lru.count)"); return }
             }
