@@ -13,11 +13,12 @@ RUNS=${RUNS:-7}                 # every case runs once per round; the table show
 DECISIONS=${DECISIONS:-2000}    # decisions timed per case per round
 RECORD=${RECORD:-1}             # 0: print the table only, leave RESULTS.md alone
 SCRATCH=${SCRATCH:-.build}      # SwiftPM scratch path of the release build
+INDEX_MIB=${INDEX_MIB:-64}      # memory limit of each prefix index (PrefixIndex's default: 64)
 
 swift build -c release --scratch-path "$SCRATCH" --product prefix-index-bench >&2
 load_at_start=$(cut -d' ' -f1-3 /proc/loadavg)
 started=$(date +%s)
-table=$("$SCRATCH/release/prefix-index-bench" --runs "$RUNS" --decisions "$DECISIONS")
+table=$("$SCRATCH/release/prefix-index-bench" --runs "$RUNS" --decisions "$DECISIONS" --index-mib "$INDEX_MIB")
 echo "$table"
 
 (( RECORD )) || exit 0
@@ -26,9 +27,9 @@ cpu_model=$(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -n 1)
     echo
     echo "## $(date -u '+%Y-%m-%d %H:%M UTC') — prefix-index: cost of the index's part of a routing decision"
     echo
-    echo "- command: \`RUNS=$RUNS DECISIONS=$DECISIONS $invocation\`"
+    echo "- command: \`RUNS=$RUNS DECISIONS=$DECISIONS INDEX_MIB=$INDEX_MIB $invocation\`"
     echo "- step timed per decision: BlockHashes.compute over a 32 KB prompt (64-byte blocks: 512 digests), PrefixIndex.matches, then record for the replica with the longest run (else the prompt's home replica); building the prompt text is not timed"
-    echo "- index: default PrefixIndex() (64 MiB, 4 replicas per block), warmed with the case's own traffic until full and then as many decisions again, so every timed decision evicts as it inserts"
+    echo "- index: PrefixIndex(memoryLimitBytes: $INDEX_MIB MiB), 4 replicas per block, warmed with the case's own traffic until full and then as many decisions again, so every timed decision evicts as it inserts"
     echo "- traffic: chat = 2,000 active sessions, prompt = one of 16 shared 4 KB app prefixes + 26 KB of the session's history + 2 KB new; unique = 32 KB never seen before (512 inserts and evictions per decision, the worst case)"
     echo "- figures: median over $RUNS interleaved rounds of the mean per decision; single-decision p50/p99 over all rounds; whole run $(( $(date +%s) - started )) s"
     echo "- machine: $(nproc) CPUs, ${cpu_model:-unknown CPU}, Linux $(uname -r), load average at start $load_at_start"

@@ -12,12 +12,13 @@ struct Case {
     /// Builds the case's state — warming it with `traffic` — and returns its decision and a line on that state.
     let build: (inout Traffic) -> (decide: Decide, state: String)
 
-    static var all: [Case] { [
+    /// `indexBytes`: the memory limit of every prefix index (64 MiB, the default, unless the command says).
+    static func all(indexBytes: Int) -> [Case] { [
         Case(name: "hashing alone (baseline)", kind: .chat, replicas: 1_000, build: { _ in hashingOnly() }),
-        Case(name: "prefix index", kind: .chat, replicas: 8, build: { warmedPrefixIndex(&$0) }),
-        Case(name: "prefix index", kind: .chat, replicas: 1_000, build: { warmedPrefixIndex(&$0) }),
-        Case(name: "prefix index", kind: .unique, replicas: 8, build: { warmedPrefixIndex(&$0) }),
-        Case(name: "prefix index", kind: .unique, replicas: 1_000, build: { warmedPrefixIndex(&$0) }),
+        Case(name: "prefix index", kind: .chat, replicas: 8, build: { warmedPrefixIndex(&$0, memoryLimitBytes: indexBytes) }),
+        Case(name: "prefix index", kind: .chat, replicas: 1_000, build: { warmedPrefixIndex(&$0, memoryLimitBytes: indexBytes) }),
+        Case(name: "prefix index", kind: .unique, replicas: 8, build: { warmedPrefixIndex(&$0, memoryLimitBytes: indexBytes) }),
+        Case(name: "prefix index", kind: .unique, replicas: 1_000, build: { warmedPrefixIndex(&$0, memoryLimitBytes: indexBytes) }),
     ] }
 }
 
@@ -32,7 +33,7 @@ func hashingOnly() -> (decide: Decide, state: String) {
 /// Hash, match, send to the replica with the longest run (else home), record: the index's part of a
 /// prefix-affinity decision. Warmed with the case's traffic until the index is full, then as much again
 /// in decisions, so measurement starts in the steady state of a busy pool: evicting as it inserts.
-func warmedPrefixIndex(_ traffic: inout Traffic, memoryLimitBytes: Int = 64 << 20) -> (decide: Decide, state: String) {
+func warmedPrefixIndex(_ traffic: inout Traffic, memoryLimitBytes: Int) -> (decide: Decide, state: String) {
     let index = PrefixIndex(memoryLimitBytes: memoryLimitBytes)
     var hashes: [UInt64] = []
     let decide: Decide = { text, home in

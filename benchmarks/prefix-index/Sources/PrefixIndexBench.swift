@@ -8,19 +8,20 @@ import Routing
 @main
 struct PrefixIndexBench {
     static func main() {
-        var runs = 7, decisions = 2_000
+        var runs = 7, decisions = 2_000, indexMiB = 64
         var arguments = CommandLine.arguments.dropFirst()
         while let flag = arguments.popFirst() {
             guard let value = arguments.popFirst().flatMap({ Int($0) }), value > 0 else { usage() }
             switch flag {
             case "--runs": runs = value
             case "--decisions": decisions = value
+            case "--index-mib": indexMiB = value
             default: usage()
             }
         }
 
         var prepared: [(case: Case, traffic: Traffic, decide: Decide, state: String)] = []
-        for c in Case.all {
+        for c in Case.all(indexBytes: indexMiB << 20) {
             var traffic = Traffic(kind: c.kind, replicas: c.replicas, seed: 42)
             let built = c.build(&traffic)
             prepared.append((c, traffic, built.decide, built.state))
@@ -56,7 +57,7 @@ struct PrefixIndexBench {
     }
 
     static func usage() -> Never {
-        print("usage: prefix-index-bench [--runs N] [--decisions N]")
+        print("usage: prefix-index-bench [--runs N] [--decisions N] [--index-mib N]")
         exit(2)
     }
 }
