@@ -173,18 +173,28 @@ public final class PrefixIndex {
         // Table slots only, and only of blocks `matches` did not just walk: their entries are in cache and
         // remembered, and new blocks have none.
         for b in Swift.stride(from: i, to: max(walkedCount - 1, i - Self.slotDistance), by: -1) { prefetchSlot(hashes[b]) }
+        // Held blocks move to the front in runs. Touching blocks k, k-1, …, j one at a time leaves them at the
+        // front in block order; when they already lie next to each other in that order (as the blocks of a
+        // prompt recorded before do), one splice of the whole run does the same for far fewer writes.
+        var runNewest = -1, runOldest = -1
         while i >= 0 {
             if i - Self.slotDistance >= walkedCount { prefetchSlot(hashes[i - Self.slotDistance]) }
             var e = i < walkedCount ? walkedEntry(i, hashes[i]) : find(hashes[i])
             if e < 0 {
+                // Before evicting: a waiting run may hold the least recent blocks, which touching saves.
+                if runNewest >= 0 { moveToFront(runNewest, runOldest); runNewest = -1 }
                 e = newEntry(hashes[i])
-            } else if UInt32(e) != newest {
-                unlink(e)
-                linkNewest(e)
+            } else if runNewest >= 0 && word(e, Self.older) == UInt32(runNewest) {
+                runNewest = e
+            } else {
+                if runNewest >= 0 { moveToFront(runNewest, runOldest) }
+                runNewest = e
+                runOldest = e
             }
             addReplica(replica, to: e)
             i -= 1
         }
+        if runNewest >= 0 { moveToFront(runNewest, runOldest) }
         walkedCount = 0
     }
 
@@ -238,17 +248,9 @@ public final class PrefixIndex {
     /// is absent). Usually the key's entry: `find` settles the rare tag collision.
     @inline(__always) private func guessEntry(_ key: UInt64) -> Int {
         let tag = Self.tag(key)
-        var s = home(tag)
-        while true {
-            let slot = table[s]
-            if slot == 0 { return -1 }
-            if UInt32(truncatingIfNeeded: slot >> 32) == tag {
-                let e = Int(UInt32(truncatingIfNeeded: slot)) - 1
-                sy_prefetch(entries + e &* stride)
-                return e
-            }
-            s = nextSlot(s)
-        }
+        let e = firstTagged(tag, from: home(tag)).entry
+        if e >= 0 { sy_prefetch(entries + e &* stride) }
+        return e
     }
 
     // MARK: - Entries
@@ -328,6 +330,19 @@ public final class PrefixIndex {
         if older == Self.noEntry { oldest = newer } else { setNewer(Int(older), newer) }
     }
 
+    /// Moves the run `newestOfRun` … `oldestOfRun` (linked towards older) to the front, keeping its order.
+    private func moveToFront(_ newestOfRun: Int, _ oldestOfRun: Int) {
+        guard UInt32(newestOfRun) != newest else { return }
+        let before = newer(newestOfRun)   // there is one: the run is not at the front
+        let after = word(oldestOfRun, Self.older)
+        setWord(Int(before), Self.older, after)
+        if after == Self.noEntry { oldest = before } else { setNewer(Int(after), before) }
+        setNewer(newestOfRun, Self.noEntry)
+        setWord(oldestOfRun, Self.older, newest)
+        setNewer(Int(newest), UInt32(oldestOfRun))
+        newest = UInt32(newestOfRun)
+    }
+
     private func linkNewest(_ e: Int) {
         setNewer(e, Self.noEntry)
         setWord(e, Self.older, newest)
@@ -354,12 +369,20 @@ public final class PrefixIndex {
         let tag = Self.tag(key)
         var s = home(tag)
         while true {
+            let (e, at) = firstTagged(tag, from: s)
+            if e < 0 || self.key(e) == key { return e }
+            s = nextSlot(at)
+        }
+    }
+
+    /// The first slot from `s` on, before the probe run ends, whose tag is `tag`: its entry and position
+    /// (entry -1 when the run ends first).
+    @inline(__always) private func firstTagged(_ tag: UInt32, from start: Int) -> (entry: Int, slot: Int) {
+        var s = start
+        while true {
             let slot = table[s]
-            if slot == 0 { return -1 }
-            if UInt32(truncatingIfNeeded: slot >> 32) == tag {
-                let e = Int(UInt32(truncatingIfNeeded: slot)) - 1
-                if self.key(e) == key { return e }
-            }
+            if slot == 0 { return (-1, s) }
+            if UInt32(truncatingIfNeeded: slot >> 32) == tag { return (Int(UInt32(truncatingIfNeeded: slot)) - 1, s) }
             s = nextSlot(s)
         }
     }
