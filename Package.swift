@@ -21,13 +21,15 @@ let package = Package(
         .target(name: "Runtime", dependencies: ["CLibEV"], swiftSettings: optimise),
         .target(name: "HTTP", swiftSettings: optimise),
         .target(name: "Observability", swiftSettings: optimise),
+        // Deterministic request mixes (shared prefixes, multi-turn chats, ...) for the fleet simulation and load tools.
+        .target(name: "Workload", swiftSettings: optimise),
         .target(name: "Config", dependencies: ["CYAML"], swiftSettings: optimise),
         .target(name: "Fleet", dependencies: ["Config", "Runtime", "HTTP", "Observability"], swiftSettings: optimise),
         .target(name: "Routing", dependencies: ["Fleet", "Config", "CXXHash"], swiftSettings: optimise + optimiseInDebugToo),
         .target(name: "Proxy", dependencies: ["Runtime", "HTTP", "Fleet", "Routing", "Config", "Observability"], swiftSettings: optimise),
-        .target(name: "Sim", dependencies: ["Runtime", "HTTP", "Observability"], swiftSettings: optimise),
+        .target(name: "Sim", dependencies: ["Runtime", "HTTP", "Observability", "Routing", "Fleet", "Config", "Workload"], swiftSettings: optimise),
         .target(name: "Bench", dependencies: ["Runtime", "HTTP"], swiftSettings: optimise),
-        .executableTarget(name: "CLI", dependencies: ["Proxy", "Sim", "Bench", "Config", "Runtime", "HTTP", "Observability"], swiftSettings: optimise),
+        .executableTarget(name: "CLI", dependencies: ["Proxy", "Sim", "Bench", "Config", "Runtime", "HTTP", "Observability", "Workload"], swiftSettings: optimise),
         // benchmarks/prefix-index/run.sh: the cost of a routing decision's prefix-index step.
         .executableTarget(name: "prefix-index-bench", dependencies: ["Routing"], path: "benchmarks/prefix-index/Sources", swiftSettings: optimise),
 
@@ -36,7 +38,7 @@ let package = Package(
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "CHTTPParser"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "Fleet", "Config"]),
-        .testTarget(name: "SimTests", dependencies: ["Sim", "HTTP"]),
+        .testTarget(name: "SimTests", dependencies: ["Sim", "HTTP", "Routing", "Fleet", "Config", "Workload"]),
         .testTarget(name: "IntegrationTests", dependencies: ["HTTP"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime"]),
         .testTarget(name: "ObservabilityTests", dependencies: ["Observability"]),
