@@ -14,6 +14,8 @@ enum SwitchyardCLI {
       switchyard serve --listen HOST:PORT --replica URL [--replica URL ...] [--policy kv-aware|prefix-affinity|consistent-hash|p2c|least-request|round-robin]
                        [--model NAME ...] [--admin HOST:PORT] [--no-access-log]
       switchyard sim [--port 9001] [--replicas 1] [--model sim-llama] [--speedup 1] [fault flags]  (see `switchyard sim --help`)
+      switchyard simulate [--replicas 64] [--policies round-robin,kv-aware,...] [--workload shared-prefix|multi-turn|hot-spot|unique]
+                          [--rate R] [--duration 60] [--seed 1]  (see `switchyard simulate --help`)
       switchyard demo [--requests 300] [--concurrency 32] [--replicas 4] [--policies round-robin,kv-aware] [--speedup 1]
       switchyard check-config FILE
       switchyard version
@@ -31,6 +33,7 @@ enum SwitchyardCLI {
             switch verb {
             case "serve": return try ServeCommand.run(rest)
             case "sim": return try SimCommand.run(rest)
+            case "simulate": return try SimulateCommand.run(rest)
             case "demo": return try DemoCommand.run(rest)
             case "check-config": return CheckConfigCommand.run(rest)
             case "version", "--version": print("switchyard \(version)"); return 0
