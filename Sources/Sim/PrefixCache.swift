@@ -8,7 +8,7 @@
 /// All operations are O(1) per block; storage is three flat arrays and one dictionary, grown on demand.
 public final class PrefixCache {
     public let capacity: Int
-    private var slotOf: [UInt64: Int32] = [:]
+    private var slotOf = BlockSlotTable()
     private var hashAt: [UInt64] = []
     private var newer: [Int32] = []     // towards the most recently used end
     private var older: [Int32] = []     // towards the least recently used end
