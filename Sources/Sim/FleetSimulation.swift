@@ -51,6 +51,8 @@ public struct FleetSimulationResult: Sendable, Equatable {
     /// Time-averaged in-flight requests per replica: the mean over replicas, and the busiest replica's.
     public var meanLoad = 0.0
     public var maxLoad = 0.0
+    /// Requests routed to each replica.
+    public var routedPerReplica: [Int] = []
     /// Events handled (engine steps, scrapes, arrivals): the simulation's own cost.
     public var events = 0
 
@@ -87,7 +89,6 @@ final class FleetRun {
     private var queuedStep: [Double?]
 
     private var requests: [WorkloadRequest] = []
-    private var replicaOf: [Int32] = []          // -1 while unrouted or when rejected
     private var chargedTokens: [Int32] = []
     private var ttfts: [Double] = []
     private var inFlight = 0
@@ -116,6 +117,7 @@ final class FleetRun {
         loadArea = Array(repeating: 0, count: n)
         loadSince = Array(repeating: 0, count: n)
         result = FleetSimulationResult(policy: config.policy)
+        result.routedPerReplica = Array(repeating: 0, count: n)
     }
 
     func run(_ arrivals: [WorkloadRequest]) -> FleetSimulationResult {
@@ -150,7 +152,6 @@ final class FleetRun {
 
     private func addRequest(_ r: WorkloadRequest) -> Int {
         requests.append(r)
-        replicaOf.append(-1)
         chargedTokens.append(0)
         return requests.count - 1
     }
@@ -160,7 +161,10 @@ final class FleetRun {
     private func route(_ id: Int, at now: Double) {
         result.requests += 1
         SimRoutingText.render(workload.messages(of: requests[id]), into: &text)
-        text.withUnsafeBytes { picker.prepare(&input, text: $0, textBytes: $0.count, sessionKey: nil) }
+        text.withUnsafeBytes { all in
+            let routed = UnsafeRawBufferPointer(rebasing: all.prefix(SimRoutingText.limit))
+            picker.prepare(&input, text: routed, textBytes: all.count, sessionKey: nil)
+        }
         guard let choice = picker.pick(pool, input, now: now) else {
             result.rejected += 1
             return
@@ -170,7 +174,7 @@ final class FleetRun {
         // Load counted at the moment of decision, as the proxy does.
         accumulateLoad(i, now)
         pool.replicas[i].charge(promptTokens: choice.prefillTokens)
-        replicaOf[id] = Int32(i)
+        result.routedPerReplica[i] += 1
         chargedTokens[id] = Int32(clamping: choice.prefillTokens)
         inFlight += 1
         text.withUnsafeBytes { engines[i].submit(id: id, prompt: $0, maxTokens: workload.config.maxTokens, now: now) }
