@@ -5,8 +5,13 @@
 /// a few hundred lookups per request; with Swift's `Dictionary` (SipHash per access) they were ~60% of a
 /// round-robin run. Keys are hashed again by a Fibonacci multiply, so any key distribution spreads.
 struct BlockSlotTable {
-    private var keys: [UInt64]
-    private var slots: [Int32]          // -1 = empty bucket
+    /// Key and slot side by side: a probe costs one cache miss, not two (at 1,000 engines the tables
+    /// are far bigger than the CPU's caches).
+    private struct Entry {
+        var key: UInt64
+        var slot: Int32                 // -1 = empty bucket
+    }
+    private var entries: [Entry]
     private var shift: UInt64
     private(set) var count = 0
 
@@ -15,8 +20,7 @@ struct BlockSlotTable {
     private static let initialBuckets = 64
 
     init() {
-        keys = Array(repeating: 0, count: BlockSlotTable.initialBuckets)
-        slots = Array(repeating: -1, count: BlockSlotTable.initialBuckets)
+        entries = Array(repeating: Entry(key: 0, slot: -1), count: BlockSlotTable.initialBuckets)
         shift = UInt64(64 - BlockSlotTable.initialBuckets.trailingZeroBitCount)
     }
 
@@ -26,15 +30,15 @@ struct BlockSlotTable {
     /// The bucket holding `key`, or the empty bucket where it would go.
     @inline(__always)
     private func bucket(_ key: UInt64) -> Int {
-        let mask = slots.count - 1
+        let mask = entries.count - 1
         var i = home(key)
-        while slots[i] >= 0 && keys[i] != key { i = (i + 1) & mask }
+        while entries[i].slot >= 0 && entries[i].key != key { i = (i + 1) & mask }
         return i
     }
 
     subscript(key: UInt64) -> Int32? {
         get {
-            let s = slots[bucket(key)]
+            let s = entries[bucket(key)].slot
             return s >= 0 ? s : nil
         }
         set {
@@ -44,51 +48,48 @@ struct BlockSlotTable {
 
     private mutating func insert(_ key: UInt64, _ slot: Int32) {
         var i = bucket(key)
-        if slots[i] < 0 {
-            if (count + 1) * BlockSlotTable.maxLoadDenominator > slots.count * BlockSlotTable.maxLoadNumerator {
+        if entries[i].slot < 0 {
+            if (count + 1) * BlockSlotTable.maxLoadDenominator > entries.count * BlockSlotTable.maxLoadNumerator {
                 grow()
                 i = bucket(key)
             }
             count += 1
-            keys[i] = key
+            entries[i].key = key
         }
-        slots[i] = slot
+        entries[i].slot = slot
     }
 
     private mutating func remove(_ key: UInt64) {
         var hole = bucket(key)
-        guard slots[hole] >= 0 else { return }
+        guard entries[hole].slot >= 0 else { return }
         count -= 1
-        slots[hole] = -1
+        entries[hole].slot = -1
         // Backward shift: pull later entries of the probe run into the hole unless their home lies
         // cyclically after the hole (then they are already where a lookup finds them).
-        let mask = slots.count - 1
+        let mask = entries.count - 1
         var j = hole
         while true {
             j = (j + 1) & mask
-            guard slots[j] >= 0 else { return }
-            let h = home(keys[j])
+            guard entries[j].slot >= 0 else { return }
+            let h = home(entries[j].key)
             let stays = hole <= j ? (hole < h && h <= j) : (hole < h || h <= j)
             if stays { continue }
-            keys[hole] = keys[j]
-            slots[hole] = slots[j]
-            slots[j] = -1
+            entries[hole] = entries[j]
+            entries[j].slot = -1
             hole = j
         }
     }
 
     private mutating func grow() {
-        let oldKeys = keys, oldSlots = slots
-        let buckets = oldSlots.count * 2
-        keys = Array(repeating: 0, count: buckets)
-        slots = Array(repeating: -1, count: buckets)
+        let old = entries
+        let buckets = old.count * 2
+        entries = Array(repeating: Entry(key: 0, slot: -1), count: buckets)
         shift -= 1
         let mask = buckets - 1
-        for (k, s) in zip(oldKeys, oldSlots) where s >= 0 {
-            var i = home(k)
-            while slots[i] >= 0 { i = (i + 1) & mask }
-            keys[i] = k
-            slots[i] = s
+        for e in old where e.slot >= 0 {
+            var i = home(e.key)
+            while entries[i].slot >= 0 { i = (i + 1) & mask }
+            entries[i] = e
         }
     }
 }

@@ -5,13 +5,18 @@
 /// only matches after the same whole prefix), only full blocks are cached, and a lookup hits the longest
 /// run of cached leading blocks. Capacity is in blocks; the least recently used block is evicted first.
 ///
-/// All operations are O(1) per block; storage is three flat arrays and one dictionary, grown on demand.
+/// All operations are O(1) per block; storage is one flat array of LRU nodes and one open-addressing table
+/// (`BlockSlotTable`), grown on demand. A node keeps its hash and both links together, so moving it in the
+/// LRU list touches one cache line.
 public final class PrefixCache {
     public let capacity: Int
     private var slotOf = BlockSlotTable()
-    private var hashAt: [UInt64] = []
-    private var newer: [Int32] = []     // towards the most recently used end
-    private var older: [Int32] = []     // towards the least recently used end
+    private struct Node {
+        var hash: UInt64
+        var newer: Int32 = -1           // towards the most recently used end
+        var older: Int32 = -1           // towards the least recently used end
+    }
+    private var nodes: [Node] = []
     private var mru: Int32 = -1
     private var lru: Int32 = -1
     private var freeSlots: [Int32] = []
@@ -56,19 +61,17 @@ public final class PrefixCache {
 
     private func takeSlot(_ hash: UInt64) -> Int32 {
         if let slot = freeSlots.popLast() {
-            hashAt[Int(slot)] = hash
+            nodes[Int(slot)].hash = hash
             return slot
         }
-        hashAt.append(hash)
-        newer.append(-1)
-        older.append(-1)
-        return Int32(hashAt.count - 1)
+        nodes.append(Node(hash: hash))
+        return Int32(nodes.count - 1)
     }
 
     private func evictLeastRecent() {
         let slot = lru
         unlink(slot)
-        slotOf[hashAt[Int(slot)]] = nil
+        slotOf[nodes[Int(slot)].hash] = nil
         freeSlots.append(slot)
     }
 
@@ -79,17 +82,17 @@ public final class PrefixCache {
     }
 
     private func unlink(_ slot: Int32) {
-        let n = newer[Int(slot)], o = older[Int(slot)]
-        if n >= 0 { older[Int(n)] = o } else { mru = o }
-        if o >= 0 { newer[Int(o)] = n } else { lru = n }
-        newer[Int(slot)] = -1
-        older[Int(slot)] = -1
+        let n = nodes[Int(slot)].newer, o = nodes[Int(slot)].older
+        if n >= 0 { nodes[Int(n)].older = o } else { mru = o }
+        if o >= 0 { nodes[Int(o)].newer = n } else { lru = n }
+        nodes[Int(slot)].newer = -1
+        nodes[Int(slot)].older = -1
     }
 
     private func linkAsMostRecent(_ slot: Int32) {
-        older[Int(slot)] = mru
-        newer[Int(slot)] = -1
-        if mru >= 0 { newer[Int(mru)] = slot } else { lru = slot }
+        nodes[Int(slot)].older = mru
+        nodes[Int(slot)].newer = -1
+        if mru >= 0 { nodes[Int(mru)].newer = slot } else { lru = slot }
         mru = slot
     }
 }
