@@ -8,8 +8,8 @@ import Workload
 public struct FleetSimulationConfig: Sendable {
     public var replicas = 64
     public var policy: PolicyKind = .kvAware
-    public var workload = WorkloadConfig()
-    public var engine = FleetSimulationConfig.defaultEngine
+    public var workload: WorkloadConfig
+    public var engine: EngineConfig
     /// Seeds the picker's draws and the engines' (jitter) noise; the workload has its own seed.
     public var seed: UInt64 = 1
     /// The router scrapes each replica's /metrics this often (the pool's engine_metrics interval), so
@@ -18,18 +18,23 @@ public struct FleetSimulationConfig: Sendable {
     /// Admission cap per replica (max_in_flight_per_replica); 0 = none. A request no replica can take is rejected.
     public var maxInFlightPerReplica = 0
 
-    public init() {}
+    /// The H100 / Llama-3.1-8B timing model (docs/SIM.md) with the prefix cache sized for `workload`.
+    public init(workload: WorkloadKind = .sharedPrefix) {
+        self.workload = WorkloadConfig(kind: workload)
+        engine = EngineConfig()
+        engine.cacheBlocks = FleetSimulationConfig.defaultCacheBlocks(for: workload)
+    }
 
-    /// Prefix-cache blocks per simulated engine: 2,048 blocks = 32,768 tokens, half of shared-prefix's 32
-    /// system prompts of ~2,048 tokens. With the H100 default (27,648 blocks) every replica caches every
-    /// system prompt and a policy's placement hardly matters; with half, it does.
-    public static let defaultCacheBlocks = 2048
-
-    /// The H100 / Llama-3.1-8B timing model (docs/SIM.md) with `defaultCacheBlocks`.
-    public static var defaultEngine: EngineConfig {
-        var c = EngineConfig()
-        c.cacheBlocks = defaultCacheBlocks
-        return c
+    /// Shared-prefix and hot-spot: 2,048 blocks = 32,768 tokens, half of their 32 system prompts of ~2,048
+    /// tokens. With the H100 figure (27,648 blocks) every replica caches every system prompt and placement
+    /// hardly matters; with half, it does. Multi-turn and unique keep the H100 figure: a conversation's
+    /// history is what must be found again, and an engine that forgot it within one think time would make
+    /// every policy look alike.
+    public static func defaultCacheBlocks(for kind: WorkloadKind) -> Int {
+        switch kind {
+        case .sharedPrefix, .hotSpot: return 2048
+        case .multiTurn, .unique: return EngineDefaults.cacheBlocks
+        }
     }
 }
 

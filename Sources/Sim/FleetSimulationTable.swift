@@ -16,13 +16,16 @@ public enum FleetSimulationTable {
         out += "engine: H100 / Llama-3.1-8B timing model (docs/SIM.md)"
         if c.engine.speedup != 1 { out += " x\(fixed(c.engine.speedup, 2)) speedup" }
         out += ", prefix cache \(c.engine.cacheBlocks) blocks = \(cacheTokens) tokens a replica"
-        let shared = Workload(w).sharedPrefixTokens
-        if shared > 0 {
+        switch w.kind {
+        case .sharedPrefix, .hotSpot:
+            let shared = Workload(w).sharedPrefixTokens
             out += "; the \(w.systemPrompts) shared system prompts take \(shared) tokens: "
                 + (shared > cacheTokens ? "they do not fit one replica's cache, so placement decides the hit rate\n"
                                         : "they all fit one replica's cache, so any policy can hit (lower --cache-blocks to compare)\n")
-        } else {
-            out += "\n"
+        case .multiTurn:
+            out += "; each turn resends its conversation, which only the replica of its last turn may still cache\n"
+        case .unique:
+            out += "; nothing is shared (the control: no policy can hit)\n"
         }
         out += "router: the real ReplicaPicker, load charged at decision, engine metrics scraped every \(fixed(c.scrapeInterval * 1000, 0)) ms"
         out += c.maxInFlightPerReplica > 0 ? ", at most \(c.maxInFlightPerReplica) in flight a replica\n" : ", no in-flight cap\n"

@@ -9,10 +9,9 @@ final class FleetSimulationTests: XCTestCase {
     /// A small fleet and a short run: fast in a debug build.
     func smallFleet(_ policy: PolicyKind, replicas: Int = 8, kind: WorkloadKind = .sharedPrefix,
                     rate: Double = 80, duration: Double = 4, seed: UInt64 = 1) -> FleetSimulationConfig {
-        var c = FleetSimulationConfig()
+        var c = FleetSimulationConfig(workload: kind)
         c.replicas = replicas
         c.policy = policy
-        c.workload = WorkloadConfig(kind: kind)
         c.workload.rate = rate
         c.workload.duration = duration
         c.workload.maxTokens = 32
