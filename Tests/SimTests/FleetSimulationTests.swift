@@ -69,6 +69,15 @@ final class FleetSimulationTests: XCTestCase {
         XCTAssertGreaterThan(kv.hitRate, rr.hitRate + 0.15, "kv-aware \(kv.hitRate) vs round-robin \(rr.hitRate)")
     }
 
+    /// Multi-turn: a conversation's next turn finds its history cached only where its last turn ran.
+    func testStickyPoliciesKeepConversationsWhereTheirHistoryIs() {
+        let rr = FleetSimulation.run(smallFleet(.roundRobin, kind: .multiTurn, rate: 40, duration: 6))
+        for policy in [PolicyKind.consistentHash, .prefixAffinity, .kvAware] {
+            let sticky = FleetSimulation.run(smallFleet(policy, kind: .multiTurn, rate: 40, duration: 6))
+            XCTAssertGreaterThan(sticky.hitRate, rr.hitRate + 0.3, "\(policy) \(sticky.hitRate) vs round-robin \(rr.hitRate)")
+        }
+    }
+
     /// 16 requests at one instant, before any engine has started: only the charge made at each decision
     /// tells least-request that a replica is busy, so they spread two a replica. kv-aware gets 64 copies of
     /// one prompt and must not pile them on the replica that holds it (the load bound is mean + 3 = 11).
