@@ -91,6 +91,21 @@ final class FleetSimulationTests: XCTestCase {
         XCTAssertLessThanOrEqual(kv.routedPerReplica.max()!, 11, "\(kv.routedPerReplica)")
     }
 
+    /// The router reads each engine's load every 200 ms of simulated time, each replica at its own phase,
+    /// so a policy sees load as stale as a real scrape leaves it.
+    func testEngineLoadIsScrapedEveryIntervalAtSpreadPhases() {
+        let run = FleetRun(smallFleet(.kvAware, replicas: 4))
+        _ = run.run([WorkloadRequest(at: 1.01, conversation: 0, turn: 0, systemPrompt: 0)])
+        let stamps = run.pool.replicas.map { $0.engineLoad?.at ?? -1 }
+        for (i, at) in stamps.enumerated() {
+            let phase = 0.2 * Double(i) / 4
+            let ticks = ((at - phase) / 0.2).rounded()
+            XCTAssertGreaterThan(ticks, 0, "replica \(i) was scraped")
+            XCTAssertEqual(at, phase + ticks * 0.2, accuracy: 1e-9, "replica \(i) on its own 200 ms grid: \(stamps)")
+        }
+        XCTAssertEqual(Set(stamps).count, 4, "phases are spread")
+    }
+
     func testAReplicaAtItsCapRejects() {
         var c = smallFleet(.roundRobin, replicas: 2)
         c.maxInFlightPerReplica = 3
