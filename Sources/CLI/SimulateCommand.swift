@@ -21,9 +21,9 @@ enum SimulateCommand {
       --max-tokens N          output tokens of every request (default 128)
       --seed K                seed of the workload and of the router's draws (default 1)
       --speedup X             divide every engine time by X (default 1)
-      --cache-blocks B        prefix-cache blocks of 16 tokens per replica (default: shared-prefix and hot-spot
-                              \(FleetSimulationConfig.defaultCacheBlocks(for: .sharedPrefix)), half their system prompts; multi-turn and unique
-                              \(EngineConfig().cacheBlocks), the H100 figure)
+      --cache-blocks B        prefix-cache blocks of 16 tokens per replica (default \(FleetSimulationConfig.defaultCacheBlocks(for: .sharedPrefix)) for
+                              shared-prefix and hot-spot, half their system prompts; \(EngineConfig().cacheBlocks), the H100
+                              figure, for multi-turn and unique)
       --max-batch N           running requests per replica (default \(EngineConfig().maxBatch))
       --max-in-flight N       router's in-flight cap per replica; beyond it a request is rejected (default 0 = none)
       --scrape-ms T           how often the router reads each engine's load (default 200)
