@@ -26,7 +26,7 @@ enum SimulateCommand {
                               figure, for multi-turn and unique)
       --max-batch N           running requests per replica (default \(EngineConfig().maxBatch))
       --max-in-flight N       router's in-flight cap per replica; beyond it a request is rejected (default 0 = none)
-      --scrape-ms T           how often the router reads each engine's load (default 200)
+      --scrape-ms T           how often the router reads each engine's load (default 200; 0 = never)
 
     Prints one row per policy: requests, prefix-cache hit rate, TTFT p50/p99, output tokens/s, time-averaged
     in-flight load per replica (mean, busiest), rejected requests, and the real seconds the run took.
@@ -56,7 +56,8 @@ enum SimulateCommand {
         c.engine.cacheBlocks = try a.int("--cache-blocks", default: c.engine.cacheBlocks, range: 0...1_000_000_000)
         c.engine.maxBatch = try a.int("--max-batch", default: c.engine.maxBatch, range: 1...1_000_000)
         c.maxInFlightPerReplica = try a.int("--max-in-flight", default: 0, range: 0...1_000_000)
-        c.scrapeInterval = try a.double("--scrape-ms", default: 200, range: 1...3_600_000) / 1000
+        c.engineMetrics.interval = try a.double("--scrape-ms", default: c.engineMetrics.interval * 1000, range: 0...3_600_000) / 1000
+        c.engineMetrics.enabled = c.engineMetrics.interval > 0
 
         print(FleetSimulationTable.header(c), terminator: "")
         for policy in policies {

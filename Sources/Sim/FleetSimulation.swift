@@ -12,9 +12,10 @@ public struct FleetSimulationConfig: Sendable {
     public var engine: EngineConfig
     /// Seeds the picker's draws and the engines' (jitter) noise; the workload has its own seed.
     public var seed: UInt64 = 1
-    /// The router scrapes each replica's /metrics this often (the pool's engine_metrics interval), so
-    /// kv-aware sees engine load as stale as it would in production.
-    public var scrapeInterval = 0.2
+    /// How the router reads each engine's load: `interval` (200 ms) between scrapes of a replica and
+    /// `staleAfter` (2 s), the config's defaults, so kv-aware sees engine load as stale as in production.
+    /// `enabled` false: no scrapes, policies go by router-side counts alone.
+    public var engineMetrics = EngineMetricsScraping()
     /// Admission cap per replica (max_in_flight_per_replica); 0 = none. A request no replica can take is rejected.
     public var maxInFlightPerReplica = 0
 
@@ -117,6 +118,7 @@ final class FleetRun {
                     outlier: nil)
         for r in pool.replicas { r.maxInFlight = config.maxInFlightPerReplica }
         picker = ReplicaPicker(pool: pool, seed: config.seed)
+        picker.engineStaleAfter = config.engineMetrics.staleAfter
         engines = (0..<n).map { Engine(config: config.engine, seed: config.seed &+ UInt64($0)) }
         queuedStep = Array(repeating: nil, count: n)
         loadArea = Array(repeating: 0, count: n)
@@ -128,7 +130,9 @@ final class FleetRun {
     func run(_ arrivals: [WorkloadRequest]) -> FleetSimulationResult {
         let n = engines.count
         // Scrapes are spread over the interval, as independent per-replica timers would be.
-        for i in 0..<n { queue.push(config.scrapeInterval * Double(i) / Double(n), .metricsScrape, i) }
+        if config.engineMetrics.enabled {
+            for i in 0..<n { queue.push(config.engineMetrics.interval * Double(i) / Double(n), .metricsScrape, i) }
+        }
         requests.reserveCapacity(arrivals.count)
         var next = 0
         while true {
@@ -215,7 +219,7 @@ final class FleetRun {
     private func scrape(_ i: Int, at now: Double) {
         let e = engines[i]
         pool.replicas[i].engineLoad = EngineLoad(waiting: Double(e.waiting), running: Double(e.running), kvUsage: e.kvUsage, at: now)
-        queue.push(now + config.scrapeInterval, .metricsScrape, i)
+        queue.push(now + config.engineMetrics.interval, .metricsScrape, i)
     }
 
     private func queueStep(_ e: Int) {

@@ -27,7 +27,8 @@ public enum FleetSimulationTable {
         case .unique:
             out += "; nothing is shared (the control: no policy can hit)\n"
         }
-        out += "router: the real ReplicaPicker, load charged at decision, engine metrics scraped every \(fixed(c.scrapeInterval * 1000, 0)) ms"
+        out += "router: the real ReplicaPicker, load charged at decision, "
+        out += c.engineMetrics.enabled ? "engine metrics scraped every \(fixed(c.engineMetrics.interval * 1000, 0)) ms" : "no engine metrics"
         out += c.maxInFlightPerReplica > 0 ? ", at most \(c.maxInFlightPerReplica) in flight a replica\n" : ", no in-flight cap\n"
         out += "load = time-averaged requests in flight on a replica (mean over replicas, busiest replica); wall s = real seconds\n\n"
         for (i, col) in columns.enumerated() {
