@@ -244,6 +244,7 @@ final class CacheAwarePolicyTests: XCTestCase {
             }
             let rate = Double(agree) / Double(n)
             XCTAssertGreaterThanOrEqual(rate, 0.9, "\(kind): routers agreed on \(agree) of \(n)")
+            print("\(kind): two routers agreed on \(agree) of \(n) requests")
         }
     }
 }
