@@ -9,6 +9,9 @@ public struct EngineLoad: Sendable, Equatable {
     /// Loop time of the scrape that produced this reading.
     public var at: Double
 
+    /// Requests the engine holds: waiting plus running.
+    public var queued: Double { waiting + running }
+
     public init(waiting: Double, running: Double, kvUsage: Double?, at: Double) {
         self.waiting = waiting
         self.running = running

@@ -12,7 +12,12 @@ public final class Replica {
     /// Estimated prompt tokens of those in-flight requests (prefill work sent and not finished); raised with `inFlight`.
     public var inFlightPromptTokens = 0
     /// The engine's own view of its load, from the last /metrics scrape (nil before the first one).
-    public var engineLoad: EngineLoad?
+    public var engineLoad: EngineLoad? {
+        didSet {
+            poolLoad.engineQueued += (engineLoad?.queued ?? 0) - (oldValue?.queued ?? 0)
+            poolLoad.engineReporting += (engineLoad == nil ? 0 : 1) - (oldValue == nil ? 0 : 1)
+        }
+    }
     public var requestsTotal = 0
     /// Attempts that ended in a gateway failure (refused, reset, timeout, 5xx).
     public var failuresTotal = 0
@@ -55,6 +60,10 @@ extension Replica {
 public final class PoolLoad {
     public internal(set) var inFlight = 0
     public internal(set) var promptTokens = 0
+    /// Sum of the replicas' last engine readings (waiting + running) and how many replicas have one: the
+    /// engines' mean includes other routers' traffic, which this router's own counts cannot.
+    public internal(set) var engineQueued = 0.0
+    public internal(set) var engineReporting = 0
     public init() {}
 }
 
@@ -90,6 +99,7 @@ public final class Pool {
             r.poolLoad = load
             load.inFlight += r.inFlight
             load.promptTokens += r.inFlightPromptTokens
+            if let e = r.engineLoad { load.engineQueued += e.queued; load.engineReporting += 1 }
         }
         // Same replicas in the same order under the same settings: keep the detector, so a reload does not
         // lift ejections or forget how often a replica was ejected.

@@ -355,7 +355,9 @@ public final class ReplicaPicker {
         }
 
         let load = pool.load
-        let meanLoad = (Double(load.inFlight) + Double(load.promptTokens) / ReplicaPicker.tokensPerRequest) / Double(n)
+        // The mean of what `queueDepth` reads: engine readings (all routers' traffic) when there are any.
+        let engineMean = load.engineReporting > 0 ? load.engineQueued / Double(load.engineReporting) : 0
+        let meanLoad = max(Double(load.inFlight) / Double(n), engineMean) + Double(load.promptTokens) / ReplicaPicker.tokensPerRequest / Double(n)
         let blocks = Double(max(1, input.hashes.count))
         let seed = input.prefixKey ?? input.sessionKey ?? rng.next()
         scoreScratch.removeAll(keepingCapacity: true)
@@ -366,11 +368,19 @@ public final class ReplicaPicker {
             var matched = depth(of: i)
             // The home is credited with the deepest match when it wins as prefix-affinity's home would
             // (nearly as deep, or a first-placement spill elsewhere): independent routers converge on it.
+            let held = matched
+            // The home is credited with the deepest match when it wins as prefix-affinity's home would
+            // (nearly as deep, or a first-placement spill elsewhere): independent routers converge on it.
             if i == home, matched < deepest, homeWins(pool, home: i) { matched = deepest }
             let cached = input.hashes.isEmpty ? 0 : Double(matched) / blocks
             let replicaLoad = queueDepth(r, now) + Double(r.inFlightPromptTokens) / ReplicaPicker.tokensPerRequest
             var score = config.prefixWeight * cached
-            if i == home { score += ReplicaPicker.homeBonus }
+            // The home's bonus places new prefixes and brings spilled ones back; where the home really holds
+            // the prefix and is busier than the pool (mean + 1), the replicas holding it compete on load
+            // alone, so a hot prefix spreads over its holders instead of pinning its home at the bound.
+            if i == home && (held < deepest || deepest == 0 || replicaLoad <= meanLoad + 1) {
+                score += ReplicaPicker.homeBonus
+            }
             // Only load above the pool mean costs: below it, replicas differ by noise (and by which router
             // sent what), and routers that never talk should still agree on where a prefix goes.
             score -= config.queueWeight * max(0, replicaLoad - meanLoad) / (meanLoad + ReplicaPicker.loadNoise)

@@ -129,6 +129,25 @@ final class CacheAwarePolicyTests: XCTestCase {
         XCTAssertNotEqual(picker.pick(p, input(picker, t), now: 0.1)?.index, holder, "40 queued and a full KV cache: go elsewhere")
     }
 
+    /// A hot prefix held by two replicas: once its home is busier than the pool, kv-aware alternates between
+    /// the holders by load instead of filling the home up to the bound (the hot-spot workload's balance).
+    func testKVAwareSpreadsAHotPrefixOverItsHolders() {
+        let p = pool(4, .kvAware)
+        let picker = ReplicaPicker(pool: p, seed: 3)
+        let t = text(9, tail: 0)
+        let home = route(picker, p, input(picker, t))
+        p.replicas[home].release(promptTokens: p.replicas[home].inFlightPromptTokens)
+        let other = (home + 2) % 4
+        picker.chose(other, in: p, input(picker, t))
+        for i in 0..<4 { for _ in 0..<6 { p.replicas[i].charge(promptTokens: 0) } }   // 6 in flight each
+        for _ in 0..<2 { p.replicas[home].charge(promptTokens: 0) }                     // home 8: above mean + 1
+        XCTAssertEqual(picker.pick(p, input(picker, t), now: 0)?.index, other, "the less loaded holder")
+        var sent = [0, 0, 0, 0]
+        for k in 0..<8 { sent[route(picker, p, input(picker, text(9, tail: k)))] += 1 }
+        XCTAssertEqual(sent[home] + sent[other], 8, "only holders, while under the bound: \(sent)")
+        XCTAssertLessThanOrEqual(abs(p.replicas[home].inFlight - p.replicas[other].inFlight), 2, "\(p.replicas.map(\.inFlight))")
+    }
+
     /// Ties are broken by a draw seeded by the prefix: new prefixes on an idle pool land everywhere
     /// (not on replica 0), and a given prefix lands on the same replica whatever the router's own seed.
     func testTiesBreakBySeededDrawNotReplicaOrder() {
@@ -210,7 +229,9 @@ final class CacheAwarePolicyTests: XCTestCase {
 
     /// Two router instances that share nothing (own pools, own indexes, own load counts, different seeds),
     /// behind an L4 balancer that alternates between them, under moderate load: for each request, the
-    /// replica the other instance would have chosen is the same one at least 90% of the time.
+    /// replica the other instance would have chosen is the same one at least 90% of the time. Like real
+    /// routers, both scrape the replicas' engines every 200 ms (50 requests a second here), so they see the
+    /// same, slightly stale, engine load: the sum of what both sent.
     func testTwoRoutersAgreeWithoutCoordination() {
         for kind in [PolicyKind.kvAware, .prefixAffinity] {
             let pools = [pool(8, kind), pool(8, kind)]
@@ -231,8 +252,15 @@ final class CacheAwarePolicyTests: XCTestCase {
                 let r = k % 2
                 let here = pools[r], other = pools[1 - r]
                 let inHere = input(pickers[r], t)
-                let c = pickers[r].pick(here, inHere, now: 0)!
-                let would = pickers[1 - r].pick(other, input(pickers[1 - r], t), now: 0)!.index
+                let now = Double(k) * 0.02
+                if k % 10 == 0 {
+                    for i in 0..<8 {
+                        let running = Double(pools[0].replicas[i].inFlight + pools[1].replicas[i].inFlight)
+                        for p in pools { p.replicas[i].engineLoad = EngineLoad(waiting: 0, running: running, kvUsage: nil, at: now) }
+                    }
+                }
+                let c = pickers[r].pick(here, inHere, now: now)!
+                let would = pickers[1 - r].pick(other, input(pickers[1 - r], t), now: now)!.index
                 if k >= 200 { n += 1; if would == c.index { agree += 1 } }
                 pickers[r].chose(c.index, in: here, inHere)
                 here.replicas[c.index].charge(promptTokens: c.prefillTokens)
