@@ -15,6 +15,7 @@ public final class Replica {
     public var engineLoad: EngineLoad? {
         didSet {
             poolLoad.engineQueued += (engineLoad?.queued ?? 0) - (oldValue?.queued ?? 0)
+            poolLoad.engineWaiting += (engineLoad?.waiting ?? 0) - (oldValue?.waiting ?? 0)
             poolLoad.engineReporting += (engineLoad == nil ? 0 : 1) - (oldValue == nil ? 0 : 1)
         }
     }
@@ -63,6 +64,7 @@ public final class PoolLoad {
     /// Sum of the replicas' last engine readings (waiting + running) and how many replicas have one: the
     /// engines' mean includes other routers' traffic, which this router's own counts cannot.
     public internal(set) var engineQueued = 0.0
+    public internal(set) var engineWaiting = 0.0
     public internal(set) var engineReporting = 0
     public init() {}
 }
@@ -99,7 +101,7 @@ public final class Pool {
             r.poolLoad = load
             load.inFlight += r.inFlight
             load.promptTokens += r.inFlightPromptTokens
-            if let e = r.engineLoad { load.engineQueued += e.queued; load.engineReporting += 1 }
+            if let e = r.engineLoad { load.engineQueued += e.queued; load.engineWaiting += e.waiting; load.engineReporting += 1 }
         }
         // Same replicas in the same order under the same settings: keep the detector, so a reload does not
         // lift ejections or forget how often a replica was ejected.

@@ -317,6 +317,7 @@ public final class ReplicaPicker {
     /// Scores candidates on prefix overlap against load (queue depth, pending prefill, KV-cache usage):
     ///   weights.prefix × cached fraction (+ homeBonus on the prefix's ring home)
     ///   − weights.queue × max(0, load − pool mean load) / (pool mean load + loadNoise)
+    ///   − weights.queue × max(0, engine waiting − pool mean waiting) / (pool mean waiting + 1)
     ///   − weights.kv × KV-cache usage.
     /// Candidates above the load bound are dropped while any is under it. Scores within `nearTie` of the
     /// best are tied, and ties go to the best rendezvous rank for the prefix (a seeded draw: the same in
@@ -357,6 +358,7 @@ public final class ReplicaPicker {
         let load = pool.load
         // The mean of what `queueDepth` reads: engine readings (all routers' traffic) when there are any.
         let engineMean = load.engineReporting > 0 ? load.engineQueued / Double(load.engineReporting) : 0
+        let meanWaiting = load.engineReporting > 0 ? load.engineWaiting / Double(load.engineReporting) : 0
         let meanLoad = max(Double(load.inFlight) / Double(n), engineMean) + Double(load.promptTokens) / ReplicaPicker.tokensPerRequest / Double(n)
         let blocks = Double(max(1, input.hashes.count))
         let seed = input.prefixKey ?? input.sessionKey ?? rng.next()
@@ -384,7 +386,11 @@ public final class ReplicaPicker {
             // Only load above the pool mean costs: below it, replicas differ by noise (and by which router
             // sent what), and routers that never talk should still agree on where a prefix goes.
             score -= config.queueWeight * max(0, replicaLoad - meanLoad) / (meanLoad + ReplicaPicker.loadNoise)
-            score -= config.kvWeight * (freshEngine(r, now)?.kvUsage ?? 0)
+            let engine = freshEngine(r, now)
+            // Requests the engine could not even admit: each one ahead means waiting for a slot, about as
+            // costly as a cache miss, so a queue outweighs a home bonus and most of a prefix match.
+            score -= config.queueWeight * max(0, (engine?.waiting ?? 0) - meanWaiting) / (meanWaiting + 1)
+            score -= config.kvWeight * (engine?.kvUsage ?? 0)
             scoreScratch.append((i, score, cached))
             top = max(top, score)
         }
