@@ -30,8 +30,8 @@ let package = Package(
         .target(name: "Sim", dependencies: ["Runtime", "HTTP", "Observability", "Routing", "Fleet", "Config", "Workload"], swiftSettings: optimise),
         .target(name: "Bench", dependencies: ["Runtime", "HTTP"], swiftSettings: optimise),
         .executableTarget(name: "CLI", dependencies: ["Proxy", "Sim", "Bench", "Config", "Runtime", "HTTP", "Observability", "Workload"], swiftSettings: optimise),
-        // benchmarks/prefix-index/run.sh: the cost of a routing decision's prefix-index step.
-        .executableTarget(name: "prefix-index-bench", dependencies: ["Routing"], path: "benchmarks/prefix-index/Sources", swiftSettings: optimise),
+        // benchmarks/prefix-index/run.sh: the cost of a routing decision, its prefix-index step and the whole of it.
+        .executableTarget(name: "prefix-index-bench", dependencies: ["Routing", "Fleet", "Config"], path: "benchmarks/prefix-index/Sources", swiftSettings: optimise),
 
         // Test-only oracle: the nodejs http-parser, for the differential codec test.
         .systemLibrary(name: "CHTTPParser", path: "Tests/CHTTPParser"),
