@@ -9,6 +9,7 @@ import Routing
 struct PrefixIndexBench {
     static func main() {
         var runs = 7, decisions = 2_000, indexMiB = 64
+        var row: Int?   // only this row of the table (from 1): callgrind takes minutes per row's warm-up
         var arguments = CommandLine.arguments.dropFirst()
         while let flag = arguments.popFirst() {
             guard let value = arguments.popFirst().flatMap({ Int($0) }), value > 0 else { usage() }
@@ -16,12 +17,13 @@ struct PrefixIndexBench {
             case "--runs": runs = value
             case "--decisions": decisions = value
             case "--index-mib": indexMiB = value
+            case "--row": row = value
             default: usage()
             }
         }
 
         var prepared: [(case: Case, traffic: Traffic, decide: Decide, state: String)] = []
-        for c in Case.all(indexBytes: indexMiB << 20) {
+        for (n, c) in Case.all(indexBytes: indexMiB << 20).enumerated() where row == nil || row == n + 1 {
             var traffic = Traffic(kind: c.kind, replicas: c.replicas, seed: 42)
             let built = c.build(&traffic)
             prepared.append((c, traffic, built.decide, built.state))
@@ -57,7 +59,7 @@ struct PrefixIndexBench {
     }
 
     static func usage() -> Never {
-        print("usage: prefix-index-bench [--runs N] [--decisions N] [--index-mib N]")
+        print("usage: prefix-index-bench [--runs N] [--decisions N] [--index-mib N] [--row N]")
         exit(2)
     }
 }
