@@ -120,47 +120,46 @@ public final class PrefixIndex {
         let n = hashes.count
         walked[0] = Int32(first)
         walkedCount = 1
-        // The walk is pipelined (see Prefetching): a block's table slot is asked for `slotDistance` blocks
-        // ahead, its slot read and its entry asked for `entryDistance` blocks ahead, the entry read last.
         withUnsafeTemporaryAllocation(of: UInt32.self, capacity: replicasPerBlock) { candidates in
-            withUnsafeTemporaryAllocation(of: Int.self, capacity: Self.entryDistance) { guesses in
-                var live = replicaCount(first)
-                let firstReplicas = replicas(first)
-                for k in 0..<live { candidates[k] = firstReplicas[k] }
-                for b in 1..<min(n, 1 + Self.slotDistance) { prefetchSlot(hashes[b]) }
-                for b in 1..<min(n, 1 + Self.entryDistance) { guesses[b % Self.entryDistance] = guessEntry(hashes[b]) }
-                var block = 1
-                while block < n && live > 0 {
-                    if block + Self.slotDistance < n { prefetchSlot(hashes[block + Self.slotDistance]) }
-                    let guess = guesses[block % Self.entryDistance]
-                    if block + Self.entryDistance < n { guesses[block % Self.entryDistance] = guessEntry(hashes[block + Self.entryDistance]) }
-                    // No slot with the block's tag: absent (matching changes nothing, so the guess still holds).
-                    guard guess >= 0 else { break }
-                    let e = key(guess) == hashes[block] ? guess : find(hashes[block])
-                    guard e >= 0 else { break }
-                    if block < Self.walkedCapacity {
-                        walked[block] = Int32(e)
-                        walkedCount = block + 1
-                    }
-                    let held = replicas(e)
-                    let heldCount = replicaCount(e)
-                    var kept = 0
-                    for k in 0..<live {
-                        let candidate = candidates[k]
-                        var j = 0
-                        while j < heldCount && held[j] != candidate { j += 1 }
-                        if j < heldCount {
-                            candidates[kept] = candidate
-                            kept += 1
-                        } else {
-                            found(candidate, block)
-                        }
-                    }
-                    live = kept
-                    block += 1
+            var live = replicaCount(first)
+            let firstReplicas = replicas(first)
+            for k in 0..<live { candidates[k] = firstReplicas[k] }
+            var e = first
+            var slotsAskedUpTo = 1   // blocks below this had their table slot asked for
+            var block = 1
+            while block < n && live > 0 {
+                // Block b + 1 is usually in the entry below block b's (see Adjacency); else a table lookup.
+                if e - Self.entryDistance >= 0 { sy_prefetch(entries + (e - Self.entryDistance) &* stride) }
+                var next = e - 1
+                if next < 0 || !holds(next, hashes[block]) {
+                    let end = min(n, block + 1 + Self.slotDistance)
+                    while slotsAskedUpTo < end { prefetchSlot(hashes[slotsAskedUpTo]); slotsAskedUpTo += 1 }
+                    next = find(hashes[block])
+                    guard next >= 0 else { break }
                 }
-                for k in 0..<live { found(candidates[k], block) }
+                e = next
+                if block < Self.walkedCapacity {
+                    walked[block] = Int32(e)
+                    walkedCount = block + 1
+                }
+                let held = replicas(e)
+                let heldCount = replicaCount(e)
+                var kept = 0
+                for k in 0..<live {
+                    let candidate = candidates[k]
+                    var j = 0
+                    while j < heldCount && held[j] != candidate { j += 1 }
+                    if j < heldCount {
+                        candidates[kept] = candidate
+                        kept += 1
+                    } else {
+                        found(candidate, block)
+                    }
+                }
+                live = kept
+                block += 1
             }
+            for k in 0..<live { found(candidates[k], block) }
         }
     }
 
@@ -168,18 +167,33 @@ public final class PrefixIndex {
     /// its least recent replica when it already has `replicasPerBlock`) and becomes most recently used.
     /// Deepest block first, so the leading blocks end up most recent.
     public func record(_ hashes: UnsafeBufferPointer<UInt64>, replica: UInt32) {
-        guard capacity > 0 else { return }
+        guard capacity > 0, !hashes.isEmpty else { return }
+        // Blocks below `walkedEnd` take their entry from `matches`' walk (in cache, and remembered). The rest
+        // — blocks the walk did not reach: it stops when no replica of block 0 holds the next block, which in
+        // a large pool is usually where a shared system prompt ends — are tried in the entry after the deeper
+        // block's (see Adjacency), then looked up in the table, whose slots are asked for ahead once
+        // adjacency fails (new blocks, or a part of the prompt recorded at another time).
+        let walkedEnd = min(walkedCount, hashes.count)
         var i = hashes.count - 1
-        // Table slots only, and only of blocks `matches` did not just walk: their entries are in cache and
-        // remembered, and new blocks have none.
-        for b in Swift.stride(from: i, to: max(walkedCount - 1, i - Self.slotDistance), by: -1) { prefetchSlot(hashes[b]) }
+        var slotsAskedDownTo = i + 1   // blocks from this one up had their table slot asked for
+        var deeper = -1                // the entry of block i + 1
         // Held blocks move to the front in runs. Touching blocks k, k-1, …, j one at a time leaves them at the
         // front in block order; when they already lie next to each other in that order (as the blocks of a
         // prompt recorded before do), one splice of the whole run does the same for far fewer writes.
         var runNewest = -1, runOldest = -1
         while i >= 0 {
-            if i - Self.slotDistance >= walkedCount { prefetchSlot(hashes[i - Self.slotDistance]) }
-            var e = i < walkedCount ? walkedEntry(i, hashes[i]) : find(hashes[i])
+            var e: Int
+            if i < walkedEnd {
+                e = walkedEntry(i, hashes[i])
+            } else {
+                if deeper >= 0 && deeper + Self.entryDistance < allocated { sy_prefetch(entries + (deeper + Self.entryDistance) &* stride) }
+                e = deeper + 1
+                if deeper < 0 || e >= allocated || !holds(e, hashes[i]) {
+                    let end = max(walkedEnd, i - Self.slotDistance)
+                    while slotsAskedDownTo > end { slotsAskedDownTo -= 1; prefetchSlot(hashes[slotsAskedDownTo]) }
+                    e = find(hashes[i])
+                }
+            }
             if e < 0 {
                 // Before evicting: a waiting run may hold the least recent blocks, which touching saves.
                 if runNewest >= 0 { moveToFront(runNewest, runOldest); runNewest = -1 }
@@ -192,6 +206,7 @@ public final class PrefixIndex {
                 runOldest = e
             }
             addReplica(replica, to: e)
+            deeper = e
             i -= 1
         }
         if runNewest >= 0 { moveToFront(runNewest, runOldest) }
@@ -224,12 +239,23 @@ public final class PrefixIndex {
         }
     }
 
-    // MARK: - Prefetching
+    // MARK: - Adjacency and prefetching
 
-    /// How many blocks ahead a walk asks for a block's table slot: enough for several misses to overlap, few
-    /// enough that a walk cut short (no replica left) wasted little.
+    // Entries are handed out in runs: a prompt's new blocks, recorded deepest first, take consecutive fresh
+    // entries (ascending), or the least recently used ones — which are the blocks of an older prompt,
+    // evicted in the order they were recorded, so they keep that prompt's layout. Block b + 1 of a prompt
+    // therefore usually sits in the entry just below block b's. A walk tries that entry first (one
+    // sequential read, no table slot) and checks it holds the block; only when it does not does it look the
+    // block up in the table, and from then on asks for the next blocks' slots ahead, in case the run has ended.
+
+    /// Whether entry `e` (below `allocated`) holds `key` now: a freed entry keeps its old key but no replica.
+    @inline(__always) private func holds(_ e: Int, _ key: UInt64) -> Bool { self.key(e) == key && replicaCount(e) > 0 }
+
+    /// How many blocks ahead a walk asks for a block's table slot once adjacency has failed: enough for several
+    /// misses to overlap, few enough that a walk cut short (no replica left) wasted little.
     private static var slotDistance: Int { 16 }
-    /// How many blocks ahead `matches` reads a slot (asked for earlier, so likely arrived) and asks for its entry.
+    /// How many entries ahead a walk asks for the entry adjacency predicts (the hardware's stride prefetcher
+    /// may do the same; this makes sure of it across pages).
     private static var entryDistance: Int { 8 }
 
     @inline(__always) private func prefetchSlot(_ key: UInt64) { sy_prefetch(table + home(Self.tag(key))) }
@@ -242,15 +268,6 @@ public final class PrefixIndex {
         sy_prefetch(table + home(Self.tag(key(next))))
         let after = newer(next)
         if after != Self.noEntry { sy_prefetch(entries + Int(after) &* stride) }
-    }
-
-    /// The entry of the first slot in `key`'s probe run with its tag, asked for; -1 when there is none (the key
-    /// is absent). Usually the key's entry: `find` settles the rare tag collision.
-    @inline(__always) private func guessEntry(_ key: UInt64) -> Int {
-        let tag = Self.tag(key)
-        let e = firstTagged(tag, from: home(tag)).entry
-        if e >= 0 { sy_prefetch(entries + e &* stride) }
-        return e
     }
 
     // MARK: - Entries

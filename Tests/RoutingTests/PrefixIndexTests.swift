@@ -96,6 +96,21 @@ final class PrefixIndexTests: XCTestCase {
         XCTAssertEqual(matches(index, [1, 2, 3, 4]), [p(1, 4)], "a fully forgotten index works as new")
     }
 
+    /// A walk first tries the entry next to the previous block's, where a prompt's next block usually is; a
+    /// freed entry there still carries its old digest and must not be taken for that block.
+    func testAFreedEntryNextToABlockIsNotTakenForItsOldBlock() {
+        let index = PrefixIndex(memoryLimitBytes: PrefixIndex.memoryLimitBytes(forBlocks: 8))
+        record(index, [1, 2, 3], replica: 7)
+        record(index, [50], replica: 8)
+        index.forget(replica: 7)              // frees blocks 1, 2 and 3: their entries keep the digests
+        record(index, [1], replica: 8)        // block 1 again, in its old entry: the freed block 2's lies next to it
+        XCTAssertEqual(matches(index, [1, 2]), [p(8, 1)])
+        record(index, [1, 2], replica: 9)
+        XCTAssertEqual(index.count, 3)
+        XCTAssertEqual(matches(index, [1, 2]), [p(8, 1), p(9, 2)])
+        XCTAssertEqual(matches(index, [2]), [p(9, 1)], "block 2 is in the table again")
+    }
+
     /// Shared leading blocks are touched last on every record, so unique tails are evicted before them.
     func testTailsAreEvictedBeforeSharedLeadingBlocks() {
         let index = PrefixIndex(memoryLimitBytes: PrefixIndex.memoryLimitBytes(forBlocks: 8))
