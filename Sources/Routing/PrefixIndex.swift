@@ -260,13 +260,19 @@ public final class PrefixIndex {
 
     @inline(__always) private func prefetchSlot(_ key: UInt64) { sy_prefetch(table + home(Self.tag(key))) }
 
-    /// After an eviction: the table slot of the next victim (whose entry was asked for at the previous eviction,
-    /// so its key is likely at hand) and the entry of the one after it.
+    /// How many evictions ahead an eviction asks for a victim's table slot: a record of new blocks evicts one
+    /// per block, back to back, and finding the victim's slot was the cold read of each (half of removeSlot).
+    private static var victimDistance: Int { 4 }
+
+    /// After an eviction: the table slot of the victim `victimDistance` evictions ahead and the entry of the one
+    /// after it. The entries on the way were asked for by earlier evictions (and usually lie side by side: see
+    /// Adjacency), so following the links there is cheap.
     @inline(__always) private func prefetchVictims() {
-        guard oldest != Self.noEntry else { return }
-        let next = Int(oldest)
-        sy_prefetch(table + home(Self.tag(key(next))))
-        let after = newer(next)
+        var v = oldest
+        for _ in 0..<Self.victimDistance where v != Self.noEntry { v = newer(Int(v)) }
+        guard v != Self.noEntry else { return }
+        sy_prefetch(table + home(Self.tag(key(Int(v)))))
+        let after = newer(Int(v))
         if after != Self.noEntry { sy_prefetch(entries + Int(after) &* stride) }
     }
 
