@@ -293,21 +293,23 @@ public final class PrefixIndex {
     }
     @inline(__always) private func replicas(_ e: Int) -> UnsafeMutablePointer<UInt32> { entries + (e &* stride &+ Self.firstReplica) }
 
-    /// Makes `replica` the block's most recent one.
-    private func addReplica(_ replica: UInt32, to e: Int) {
+    /// Makes `replica` the block's most recent one. One pass searches and shifts together: each replica moves
+    /// down one place until `replica` is met (its old place is where the shift stops) or the list ends (the
+    /// least recent one then falls off, unless the list has room). Called for every block of every record.
+    @inline(__always) private func addReplica(_ replica: UInt32, to e: Int) {
         let held = replicas(e)
         let n = replicaCount(e)
-        var at = 0
-        while at < n && held[at] != replica { at += 1 }
-        if at == 0 && n > 0 { return }  // already the most recent
-        if at == n {  // not held: grow the list, or let its least recent replica fall off the end
-            if n < replicasPerBlock { setReplicaCount(e, n + 1) } else { at = n - 1 }
+        var carried = replica
+        for j in 0..<n {
+            let was = held[j]
+            held[j] = carried
+            if was == replica { return }
+            carried = was
         }
-        while at > 0 {
-            held[at] = held[at - 1]
-            at -= 1
+        if n < replicasPerBlock {
+            held[n] = carried
+            setReplicaCount(e, n + 1)
         }
-        held[0] = replica
     }
 
     /// A fresh entry for `key` (no replicas yet), linked as most recent: a freed one, an untouched one,
