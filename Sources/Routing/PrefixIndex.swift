@@ -120,6 +120,9 @@ public final class PrefixIndex {
         let n = hashes.count
         walked[0] = Int32(first)
         walkedCount = 1
+        // For the `record` that usually follows: it starts at the deepest blocks, often new ones (the turn's new
+        // text), whose table slots it must read to learn they are absent. Asked for now, they arrive during the walk.
+        for b in Swift.max(1, n - Self.slotDistance)..<n { prefetchSlot(hashes[b]) }
         withUnsafeTemporaryAllocation(of: UInt32.self, capacity: replicasPerBlock) { candidates in
             var live = replicaCount(first)
             let firstReplicas = replicas(first)
