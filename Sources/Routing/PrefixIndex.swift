@@ -129,17 +129,22 @@ public final class PrefixIndex {
             for k in 0..<live { candidates[k] = firstReplicas[k] }
             var e = first
             var slotsAskedUpTo = 1   // blocks below this had their table slot asked for
+            var adjacentBefore = true
             var block = 1
             while block < n && live > 0 {
                 // Block b + 1 is usually in the entry below block b's (see Adjacency); else a table lookup.
                 if e - Self.entryDistance >= 0 { sy_prefetch(entries + (e - Self.entryDistance) &* stride) }
                 var next = e - 1
-                if next < 0 || !holds(next, hashes[block]) {
-                    let end = min(n, block + 1 + Self.slotDistance)
-                    while slotsAskedUpTo < end { prefetchSlot(hashes[slotsAskedUpTo]); slotsAskedUpTo += 1 }
+                let adjacent = next >= 0 && holds(next, hashes[block])
+                if !adjacent {
+                    if !adjacentBefore {
+                        let end = min(n, block + 1 + Self.slotDistance)
+                        while slotsAskedUpTo < end { prefetchSlot(hashes[slotsAskedUpTo]); slotsAskedUpTo += 1 }
+                    }
                     next = find(hashes[block])
                     guard next >= 0 else { break }
                 }
+                adjacentBefore = adjacent
                 e = next
                 if block < Self.walkedCapacity {
                     walked[block] = Int32(e)
@@ -174,12 +179,13 @@ public final class PrefixIndex {
         // Blocks below `walkedEnd` take their entry from `matches`' walk (in cache, and remembered). The rest
         // — blocks the walk did not reach: it stops when no replica of block 0 holds the next block, which in
         // a large pool is usually where a shared system prompt ends — are tried in the entry after the deeper
-        // block's (see Adjacency), then looked up in the table, whose slots are asked for ahead once
-        // adjacency fails (new blocks, or a part of the prompt recorded at another time).
+        // block's (see Adjacency), then looked up in the table, whose slots are asked for ahead once adjacency
+        // has failed twice in a row (new blocks, or a part of the prompt recorded piecemeal).
         let walkedEnd = min(walkedCount, hashes.count)
         var i = hashes.count - 1
         var slotsAskedDownTo = i + 1   // blocks from this one up had their table slot asked for
         var deeper = -1                // the entry of block i + 1
+        var adjacentBefore = true
         // Held blocks move to the front in runs. Touching blocks k, k-1, …, j one at a time leaves them at the
         // front in block order; when they already lie next to each other in that order (as the blocks of a
         // prompt recorded before do), one splice of the whole run does the same for far fewer writes.
@@ -191,11 +197,15 @@ public final class PrefixIndex {
             } else {
                 if deeper >= 0 && deeper + Self.entryDistance < allocated { sy_prefetch(entries + (deeper + Self.entryDistance) &* stride) }
                 e = deeper + 1
-                if deeper < 0 || e >= allocated || !holds(e, hashes[i]) {
-                    let end = max(walkedEnd, i - Self.slotDistance)
-                    while slotsAskedDownTo > end { slotsAskedDownTo -= 1; prefetchSlot(hashes[slotsAskedDownTo]) }
+                let adjacent = deeper >= 0 && e < allocated && holds(e, hashes[i])
+                if !adjacent {
+                    if !adjacentBefore {
+                        let end = max(walkedEnd, i - Self.slotDistance)
+                        while slotsAskedDownTo > end { slotsAskedDownTo -= 1; prefetchSlot(hashes[slotsAskedDownTo]) }
+                    }
                     e = find(hashes[i])
                 }
+                adjacentBefore = adjacent
             }
             if e < 0 {
                 // Before evicting: a waiting run may hold the least recent blocks, which touching saves.
@@ -249,7 +259,9 @@ public final class PrefixIndex {
     // evicted in the order they were recorded, so they keep that prompt's layout. Block b + 1 of a prompt
     // therefore usually sits in the entry just below block b's. A walk tries that entry first (one
     // sequential read, no table slot) and checks it holds the block; only when it does not does it look the
-    // block up in the table, and from then on asks for the next blocks' slots ahead, in case the run has ended.
+    // block up in the table. A single miss is usually the seam between two runs (adjacency resumes after it);
+    // two in a row mean the blocks are new or scattered, and the walk then asks for the next blocks' table
+    // slots ahead. (Asking on every miss cost more than it saved: the prefetches stalled on a busy memory system.)
 
     /// Whether entry `e` (below `allocated`) holds `key` now: a freed entry keeps its old key but no replica.
     @inline(__always) private func holds(_ e: Int, _ key: UInt64) -> Bool { self.key(e) == key && replicaCount(e) > 0 }
