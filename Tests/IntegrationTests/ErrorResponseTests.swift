@@ -201,7 +201,7 @@ final class ErrorResponseTests: IntegrationTestCase {
                    + "x-keep: yes\r\nx-forwarded-for: 10.0.0.9\r\nx-request-id: my-id-1\r\n"
                    + "content-length: \(body.utf8.count)\r\n\r\n" + body)
         XCTAssertEqual(try c.readResponse(timeout: 3).status, 502)
-        let seen = replica.lastRequest.lowercased()
+        let seen = replica.awaitLastRequest().lowercased()
         XCTAssertTrue(seen.contains("x-keep: yes"), seen)
         XCTAssertTrue(seen.contains("x-request-id: my-id-1"), seen)
         XCTAssertTrue(seen.contains("x-forwarded-for: 10.0.0.9, 127.0.0.1"), seen)
