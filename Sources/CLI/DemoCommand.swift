@@ -223,10 +223,14 @@ enum DemoReport {
             out += " \(pct(hitRate(r)).leftPad(8))   \(ms(r.summary.ttft(50)).leftPad(8))   \(ms(r.summary.ttft(99)).leftPad(8))   \(String(Int(tps(r).rounded())).leftPad(8))   \(String(r.summary.failed).leftPad(6))\n"
         }
         let base = runs[0], best = runs[runs.count - 1]
-        func ratio(_ a: Double, _ b: Double) -> String { b > 0 && !a.isNaN && !b.isNaN ? String(format1(a / b)) + "×" : "-" }
+        /// "4.5× faster" or "1.1× slower": old time over new time, said the way round that is at least 1.
+        func ratio(_ a: Double, _ b: Double) -> String {
+            guard a > 0, b > 0, !a.isNaN, !b.isNaN else { return "-" }
+            return a >= b ? "\(format1(a / b))× faster" : "\(format1(b / a))× slower"
+        }
         out += "\n\(best.policy) vs \(base.policy): prefix-cache hit rate \(pct(hitRate(base))) → \(pct(hitRate(best))), "
-        out += "TTFT p50 \(ms(base.summary.ttft(50))) → \(ms(best.summary.ttft(50))) (\(ratio(base.summary.ttft(50), best.summary.ttft(50))) faster), "
-        out += "p99 \(ms(base.summary.ttft(99))) → \(ms(best.summary.ttft(99))) (\(ratio(base.summary.ttft(99), best.summary.ttft(99))) faster)\n"
+        out += "TTFT p50 \(ms(base.summary.ttft(50))) → \(ms(best.summary.ttft(50))) (\(ratio(base.summary.ttft(50), best.summary.ttft(50)))), "
+        out += "p99 \(ms(base.summary.ttft(99))) → \(ms(best.summary.ttft(99))) (\(ratio(base.summary.ttft(99), best.summary.ttft(99))))\n"
         return out
     }
 

@@ -155,6 +155,9 @@ enum ValueSyntax {
 
     /// A plain decimal number like `1.25` or `3`, within `range`.
     static func decimal(_ text: String, key: String, range: ClosedRange<Double>) throws(InvalidValue) -> Double {
+        if text.hasPrefix("-"), Double(text) != nil {
+            throw InvalidValue("'\(key)' is \(text), outside \(range.lowerBound)-\(range.upperBound)")
+        }
         guard !text.isEmpty, text.count <= 16, text.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }),
               text.filter({ $0 == "." }).count <= 1, let value = Double(text), value.isFinite else {
             throw InvalidValue("'\(key)' must be a number like 1.25, found '\(text)'")

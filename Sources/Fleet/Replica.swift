@@ -48,6 +48,13 @@ extension Replica {
         poolLoad.promptTokens += promptTokens
     }
 
+    /// The replica started answering the request charged with `promptTokens`: its prefill is done, so those
+    /// tokens no longer count as work ahead of the next request (its decoding still counts in `inFlight`).
+    public func prefillDone(promptTokens: Int) {
+        inFlightPromptTokens -= promptTokens
+        poolLoad.promptTokens -= promptTokens
+    }
+
     /// The request charged with `promptTokens` is over (answered, failed or abandoned).
     public func release(promptTokens: Int) {
         inFlight -= 1

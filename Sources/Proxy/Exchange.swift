@@ -172,7 +172,9 @@ final class Exchange: ConnectionHandler {
     private func forward(to replica: Replica, charged choice: Choice) {
         self.replica = replica
         chargedTokens = choice.prefillTokens
-        if !routing.hashes.isEmpty { record.cachedPercent = Int((choice.cachedFraction * 100).rounded()) }
+        if !routing.hashes.isEmpty, let pool, server.picker(for: pool).readsPrefixIndex {
+            record.cachedPercent = Int((choice.cachedFraction * 100).rounded())
+        }
         replicaReleased = false
         replicaIndex = pool!.replicas.firstIndex { $0 === replica } ?? replica.index
         tried.append(replicaIndex)
@@ -363,6 +365,12 @@ final class Exchange: ConnectionHandler {
             receivedAny = true
             server.loop.updateNow()
             record.firstByteMs = (server.loop.now - forwardStart) * 1000
+            // The replica is answering: its prefill of this prompt is over (a streaming engine sends its head
+            // with the first token), so the prompt no longer weighs on the next decision; decoding still does.
+            if let r = replica, !replicaReleased {
+                r.prefillDone(promptTokens: chargedTokens)
+                chargedTokens = 0
+            }
             phase = .streaming
             session.armTimer(after: server.config.timeouts.idle)
         }

@@ -48,6 +48,8 @@ public struct Choice: Sendable, Equatable {
 public final class ReplicaPicker {
     public let config: PolicyConfig
     public var kind: PolicyKind { config.kind }
+    /// The policy consults the prefix index, so its choices carry a meaningful `cachedFraction`.
+    public var readsPrefixIndex: Bool { kind == .kvAware || kind == .prefixAffinity }
     /// Engine load older than this is ignored (the replica is scored on router-side counts alone).
     public var engineStaleAfter: Double = 2
     public let index: PrefixIndex

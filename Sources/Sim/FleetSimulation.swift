@@ -197,7 +197,10 @@ final class FleetRun {
         engine.advance(to: time) { event in
             switch event {
             case .token: break
-            case .firstToken(let id): ttfts.append(engine.eventTime - requests[id].at)
+            case .firstToken(let id):
+                ttfts.append(engine.eventTime - requests[id].at)
+                pool.replicas[e].prefillDone(promptTokens: Int(chargedTokens[id]))
+                chargedTokens[id] = 0
             case .finished(let id): finished(id, on: e, at: engine.eventTime)
             }
         }

@@ -83,6 +83,8 @@ final class ConfigErrorTests: XCTestCase {
     func testPolicyKnobsAreValidated() {
         assertError("pools:\n  a:\n\(replica)    policy: {kind: kv-aware, load_factor: 0.5}\n",
                     "t.yaml:4:43: 'load_factor' is 0.5, outside 1.0-100.0")
+        assertError("pools:\n  a:\n\(replica)    policy: {kind: kv-aware, load_factor: -1}\n",
+                    "t.yaml:4:43: 'load_factor' is -1, outside 1.0-100.0")
         assertError("pools:\n  a:\n\(replica)    policy: {kind: kv-aware, block_bytes: 8}\n",
                     "t.yaml:4:43: 'block_bytes' is 8, outside 16-4096")
         assertError("pools:\n  a:\n\(replica)    policy: {kind: kv-aware, weights: {prefix: x}}\n",

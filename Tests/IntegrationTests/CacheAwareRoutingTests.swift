@@ -89,5 +89,9 @@ final class CacheAwareRoutingTests: IntegrationTestCase {
             homes.insert(viaHeader[0])
         }
         XCTAssertGreaterThanOrEqual(homes.count, 2, "sessions spread: \(homes)")
+        // consistent-hash never reads the prefix index: its lines make no claim about what is cached.
+        let lines = accessLines(router, atLeast: 32)
+        XCTAssertEqual(lines.count, 32)
+        XCTAssertTrue(lines.allSatisfy { accessField($0, "cached") == nil }, "\(lines.prefix(2))")
     }
 }

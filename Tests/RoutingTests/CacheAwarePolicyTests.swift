@@ -186,6 +186,33 @@ final class CacheAwarePolicyTests: XCTestCase {
                           "without the carried index the history would be lost")
     }
 
+    /// Prompt tokens weigh on a replica from decision to first token (its prefill), not through decoding.
+    func testPrefillTokensCountUntilTheFirstTokenOnly() {
+        let p = pool(2, .kvAware)
+        p.replicas[0].charge(promptTokens: 2000)
+        p.replicas[0].charge(promptTokens: 500)
+        XCTAssertEqual(p.load.promptTokens, 2500)
+        p.replicas[0].prefillDone(promptTokens: 2000)
+        XCTAssertEqual(p.replicas[0].inFlightPromptTokens, 500)
+        XCTAssertEqual(p.replicas[0].inFlight, 2, "still decoding")
+        p.replicas[0].release(promptTokens: 0)
+        p.replicas[0].release(promptTokens: 500)
+        XCTAssertEqual(p.load.inFlight, 0)
+        XCTAssertEqual(p.load.promptTokens, 0)
+        // Both replicas hold the prompt; pending prefill on one (12,000 tokens, ~0.6 s on an H100) sends it to
+        // the other, and once that prefill is done the choice is back to a tie.
+        let picker = ReplicaPicker(pool: p, seed: 1)
+        let t = text(77, tail: 0)
+        picker.chose(0, in: p, input(picker, t))
+        picker.chose(1, in: p, input(picker, t))
+        let tie = picker.pick(p, input(picker, t), now: 0)!.index
+        p.replicas[tie].charge(promptTokens: 12_000)
+        p.replicas[1 - tie].charge(promptTokens: 0)
+        XCTAssertEqual(picker.pick(p, input(picker, t), now: 0)!.index, 1 - tie)
+        p.replicas[tie].prefillDone(promptTokens: 12_000)
+        XCTAssertEqual(picker.pick(p, input(picker, t), now: 0)!.index, tie)
+    }
+
     func testConsistentHashKeepsASessionTogetherAndSpreadsSessions() {
         let p = pool(8, .consistentHash)
         let picker = ReplicaPicker(pool: p, seed: 4)
