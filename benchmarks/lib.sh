@@ -1,0 +1,46 @@
+# Process handling shared by the benchmarks' run scripts (source it): every background process a script
+# starts is tracked by PID, stopped by PID (SIGTERM, a grace period, then SIGKILL), and stopped on any exit.
+#
+#   source benchmarks/lib.sh
+#   bench_log_dir=$workdir      # optional: on a failing exit, the tail of every *.log there is printed
+#   bench_remove_dir=$workdir   # optional: removed on exit
+#   some-server ... & bench_track $!
+#   bench_stop_pid "$pid"       # stops one now (and forgets it)
+#
+# The traps are set when this file is sourced; INT and TERM exit 130, which runs the EXIT trap.
+
+BENCH_STOP_GRACE=${BENCH_STOP_GRACE:-5}   # seconds between SIGTERM and SIGKILL
+bench_pids=()
+bench_log_dir=""
+bench_remove_dir=""
+
+bench_track() { bench_pids+=("$1"); }
+
+# bench_stop_pid PID: SIGTERM, wait up to BENCH_STOP_GRACE seconds, SIGKILL; reaps it and forgets it.
+bench_stop_pid() {
+    local pid=$1 deadline=$((SECONDS + BENCH_STOP_GRACE)) i
+    if kill -TERM "$pid" 2>/dev/null; then
+        while kill -0 "$pid" 2>/dev/null && (( SECONDS < deadline )); do sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+    for i in "${!bench_pids[@]}"; do [[ "${bench_pids[$i]}" == "$pid" ]] && unset 'bench_pids[i]'; done
+    bench_pids=("${bench_pids[@]}")
+}
+
+bench_stop_all() {
+    local pid
+    for pid in "${bench_pids[@]}"; do bench_stop_pid "$pid"; done
+}
+
+bench_on_exit() {
+    local status=$? log
+    bench_stop_all
+    if (( status != 0 )) && [[ -n "$bench_log_dir" ]]; then
+        for log in "$bench_log_dir"/*.log; do [[ -s "$log" ]] && { echo "---- $log"; tail -n 20 "$log"; }; done
+    fi
+    [[ -z "$bench_remove_dir" ]] || rm -rf "$bench_remove_dir"
+    exit "$status"
+}
+trap bench_on_exit EXIT
+trap 'exit 130' INT TERM
