@@ -36,7 +36,9 @@ HOT_SHARE = 0.5                    # workload c: share of requests on prompt 0
 FIRST_MESSAGE_BYTES = 4096         # workload b: each conversation's own opening message (~1k tokens)
 FOLLOW_UP_BYTES = 1024             # workload b: each later user message (~256 tokens)
 TURNS = (3, 6)                     # workload b: turns per conversation, uniform inclusive
-THINK_S = (0.25, 0.75)             # workload b: pause between an answer's end and the next turn, uniform
+# Workload b: pause between an answer's end and the next turn, uniform. Short, so that the conversations
+# in progress at once (arrival rate × lifetime) fit in the fleet's caches, though not in one replica's.
+THINK_S = (0.1, 0.3)
 ANSWER_BYTES_PER_TOKEN = 8         # the sim's fake tokens (" cache17") average about this; for the rate estimate
 CLIENT_TIMEOUT_S = 60              # per request; a request still unfinished then is an error
 DRAIN_TIMEOUT_S = 30               # after the arrival window, how long in-flight work may still take
@@ -185,8 +187,16 @@ async def stream_chat(http, url, messages, max_tokens, want_text):
     return r
 
 
-async def run_session(http, url, systems, s, t_start, max_tokens, results, stop_at):
+async def run_session(http, url, systems, s, t_start, max_tokens, results, in_progress):
     await asyncio.sleep(max(0.0, t_start + s["t"] - time.monotonic()))
+    in_progress[0] += 1
+    try:
+        await converse(http, url, systems, s, max_tokens, results)
+    finally:
+        in_progress[0] -= 1
+
+
+async def converse(http, url, systems, s, max_tokens, results):
     messages = []
     if s["system"] is not None:
         messages.append({"role": "system", "content": systems[s["system"]]})
@@ -194,8 +204,6 @@ async def run_session(http, url, systems, s, t_start, max_tokens, results, stop_
     for j, user in enumerate(s["turns"]):
         if j > 0:
             await asyncio.sleep(s["think"][j])
-            if time.monotonic() > stop_at:
-                return
         messages.append({"role": "user", "content": user})
         r = await stream_chat(http, url, messages, max_tokens, want_text=multi)
         r["turn"] = j
@@ -203,7 +211,6 @@ async def run_session(http, url, systems, s, t_start, max_tokens, results, stop_
         if not r["ok"]:
             return      # the conversation cannot go on without its answer
         messages.append({"role": "assistant", "content": r.pop("answer")})
-    return
 
 
 # --- replica metrics ------------------------------------------------------------------------------------
@@ -223,9 +230,11 @@ async def scrape(http, replica_urls):
     return await asyncio.gather(*(one(u) for u in replica_urls), return_exceptions=True)
 
 
-async def sample_load(http, replica_urls, period_s, samples, stop):
-    """Appends one [load of replica i ...] per period: vllm:num_requests_running + _waiting."""
+async def sample_load(http, replica_urls, period_s, samples, sessions, in_progress, stop):
+    """Appends one [load of replica i ...] per period (vllm:num_requests_running + _waiting) to samples,
+    and the count of sessions (conversations) in progress to sessions."""
     while not stop.is_set():
+        sessions.append(in_progress[0])
         pages = await scrape(http, replica_urls)
         if not any(isinstance(p, BaseException) for p in pages):
             samples.append([metric_sum(p, "vllm:num_requests_running") + metric_sum(p, "vllm:num_requests_waiting")
@@ -274,11 +283,11 @@ async def main_async(args):
     connector = aiohttp.TCPConnector(limit=0, force_close=False)
     async with aiohttp.ClientSession(connector=connector) as http:
         before = await cache_counters(http, replicas)
-        samples, results, stop = [], [], asyncio.Event()
-        sampler = asyncio.create_task(sample_load(http, replicas, args.sample_ms / 1000, samples, stop))
+        samples, session_samples, results, stop, in_progress = [], [], [], asyncio.Event(), [0]
+        sampler = asyncio.create_task(sample_load(http, replicas, args.sample_ms / 1000, samples, session_samples,
+                                                  in_progress, stop))
         t_start = time.monotonic() + 0.2
-        stop_at = t_start + args.duration
-        tasks = [asyncio.create_task(run_session(http, url, systems, s, t_start, args.max_tokens, results, stop_at))
+        tasks = [asyncio.create_task(run_session(http, url, systems, s, t_start, args.max_tokens, results, in_progress))
                  for s in sessions]
         done, pending = await asyncio.wait(tasks, timeout=args.duration + DRAIN_TIMEOUT_S + 0.2)
         for t in pending:
@@ -309,6 +318,7 @@ async def main_async(args):
         "replica_prompt_share": [(a - b) / queries if queries else None
                                  for a, b in zip(after["per_replica_queries"], before["per_replica_queries"])],
         "load_samples": samples,
+        "sessions_in_progress": session_samples,
     }
     with open(args.out, "w") as f:
         json.dump(result, f)

@@ -130,7 +130,12 @@ run_one() {
     if (( status == 0 )); then
         "$py" benchmarks/routing/loadgen.py --workload "$workload" --router-url "http://127.0.0.1:$router_port" \
             "${replica_urls[@]/#/--replica-url=}" --duration "$DURATION" --load "$LOAD" --speedup "$SPEEDUP" \
-            --max-tokens "$MAX_TOKENS" --seed "$SEED" --out "$out/$tag.json" || status=$?
+            --max-tokens "$MAX_TOKENS" --seed "$SEED" --out "$out/$tag.json" &
+        # In the background and waited for, so that a SIGTERM to this script is handled at once.
+        local loadgen_pid=$!
+        bench_track "$loadgen_pid"
+        wait "$loadgen_pid" || status=$?
+        bench_stop_pid "$loadgen_pid"
     fi
     kill -0 "$router_pid" 2>/dev/null || echo "routing: $router exited during the $workload run" >&2
     kill -0 "$sim_pid" 2>/dev/null || echo "routing: the sims exited during the $router/$workload run" >&2
