@@ -44,3 +44,23 @@ bench_on_exit() {
 }
 trap bench_on_exit EXIT
 trap 'exit 130' INT TERM
+
+# bench_prepare NAME MAX_LOADAVG: warns when the machine is already busier than MAX_LOADAVG (another
+# build skews every figure); sets load_at_start (for the record) and out=benchmarks/out/NAME-<UTC time>,
+# created.
+bench_prepare() {
+    if awk -v max="$2" '{ exit !($1 > max) }' /proc/loadavg; then
+        echo "$1: warning: load average $(cut -d' ' -f1 /proc/loadavg) before starting; figures will be noisy" >&2
+    fi
+    load_at_start=$(cut -d' ' -f1-3 /proc/loadavg)
+    out="benchmarks/out/$1-$(date -u +%Y%m%dT%H%M%SZ)"
+    mkdir -p "$out"
+}
+
+# bench_facts: sets git_rev (marked when Sources/ has uncommitted changes) and cpu_model, for the record.
+bench_facts() {
+    git_rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+    [[ -z "$(git status --porcelain --untracked-files=no -- Sources Package.swift 2>/dev/null)" ]] \
+        || git_rev+=" (with uncommitted changes in Sources/)"
+    cpu_model=$(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -n 1)
+}

@@ -32,12 +32,7 @@ if [[ ! -x "$BIN" ]]; then
     echo "chaos: $BIN is not built (make build, or set SWITCHYARD_BIN)" >&2
     exit 1
 fi
-if awk '{ exit !($1 > 1.0) }' /proc/loadavg; then
-    echo "chaos: warning: load average $(cut -d' ' -f1 /proc/loadavg) before starting; latencies will be noisy" >&2
-fi
-load_at_start=$(cut -d' ' -f1-3 /proc/loadavg)
-out="benchmarks/out/chaos-$(date -u +%Y%m%dT%H%M%SZ)"
-mkdir -p "$out"
+bench_prepare chaos 1.0   # sets out and load_at_start
 
 started=$SECONDS
 python3 benchmarks/chaos/scenarios.py --bin "$BIN" --out "$out" --requests "$REQUESTS" \
@@ -57,9 +52,7 @@ echo "chaos: ${elapsed}s; logs, configs and per-request results in $out"
 
 # --- record ------------------------------------------------------------------------------------------
 (( RECORD == 1 )) || exit 0
-git_rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-[[ -z "$(git status --porcelain --untracked-files=no -- Sources Package.swift 2>/dev/null)" ]] || git_rev+=" (with uncommitted changes in Sources/)"
-cpu_model=$(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -n 1)
+bench_facts
 results=benchmarks/RESULTS.md
 [[ -f "$results" ]] || printf '# Benchmark results\n\nAppended by the benchmarks'"'"' run scripts, newest last. See benchmarks/README.md.\n' > "$results"
 {

@@ -30,16 +30,11 @@ SETUPS=(direct nghttpx switchyard)
 
 scripts/deps.sh nginx-light nghttp2-proxy wrk
 # Another build or benchmark on these two cores skews every row; the record says how busy it was.
-if awk '{ exit !($1 > 0.5) }' /proc/loadavg; then
-    echo "overhead: warning: load average $(cut -d' ' -f1 /proc/loadavg) before starting; figures will be noisy" >&2
-fi
-load_at_start=$(cut -d' ' -f1-3 /proc/loadavg)
+bench_prepare overhead 0.5   # sets out and load_at_start
 
 workdir=$(mktemp -d "${TMPDIR:-/tmp}/switchyard-overhead.XXXXXX")
 bench_log_dir=$workdir      # its logs are printed if the run fails; it is removed on exit
 bench_remove_dir=$workdir
-out="benchmarks/out/overhead-$(date -u +%Y%m%dT%H%M%SZ)"
-mkdir -p "$out"
 
 # Command prefixes that pin to one CPU (taskset execs, so $! is still the server's own PID).
 # On a one-CPU machine there is nothing to pin to.
@@ -203,9 +198,7 @@ echo "overhead: raw wrk output in $out"
 
 # --- record ------------------------------------------------------------------------------------------
 (( RECORD == 1 )) || exit 0
-git_rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-[[ -z "$(git status --porcelain --untracked-files=no -- Sources Package.swift 2>/dev/null)" ]] || git_rev+=" (with uncommitted changes in Sources/)"
-cpu_model=$(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -n 1)
+bench_facts
 results=benchmarks/RESULTS.md
 [[ -f "$results" ]] || printf '# Benchmark results\n\nAppended by the benchmarks'"'"' run scripts, newest last. See benchmarks/README.md.\n' > "$results"
 {

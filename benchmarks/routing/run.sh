@@ -42,12 +42,7 @@ if [[ ! -x "$BIN" ]]; then
     echo "routing: $BIN is not built (make build, or set BIN=path)" >&2
     exit 1
 fi
-if awk '{ exit !($1 > 1.0) }' /proc/loadavg; then
-    echo "routing: warning: load average $(cut -d' ' -f1 /proc/loadavg) before starting; latencies will be noisy" >&2
-fi
-load_at_start=$(cut -d' ' -f1-3 /proc/loadavg)
-out="benchmarks/out/routing-$(date -u +%Y%m%dT%H%M%SZ)"
-mkdir -p "$out"
+bench_prepare routing 1.0   # sets out and load_at_start
 bench_log_dir=$out
 
 # --- the venv: the load generator's aiohttp and the sglang-router baseline, pinned -----------------------
@@ -173,9 +168,7 @@ echo "routing: ${elapsed}s; results in $out/results.md, per-run JSON and logs be
 
 # --- record ------------------------------------------------------------------------------------------
 (( RECORD == 1 )) || exit 0
-git_rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-[[ -z "$(git status --porcelain --untracked-files=no -- Sources Package.swift 2>/dev/null)" ]] || git_rev+=" (with uncommitted changes in Sources/)"
-cpu_model=$(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -n 1)
+bench_facts
 results=benchmarks/RESULTS.md
 {
     echo
