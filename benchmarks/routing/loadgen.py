@@ -4,7 +4,8 @@
 Run by benchmarks/routing/run.sh once per (router, workload), against a fresh fleet of simulated replicas.
 The schedule (arrival times, prompts, conversations) depends only on the workload and --seed, so every
 router gets the same requests at the same offsets. While the load runs, each replica's /metrics is sampled
-every --sample-ms for its in-flight load; its prefix-cache counters are read before and after.
+every --sample-ms for its in-flight load; its prefix-cache counters are read when the warm-up ends (the
+first --warmup seconds of arrivals are sent but not measured) and after the last request.
 
     loadgen.py --workload a --router-url http://127.0.0.1:P --replica-url http://127.0.0.1:9001 ... \
                --duration 20 --speedup 2 --out result.json
@@ -191,12 +192,12 @@ async def run_session(http, url, systems, s, t_start, max_tokens, results, in_pr
     await asyncio.sleep(max(0.0, t_start + s["t"] - time.monotonic()))
     in_progress[0] += 1
     try:
-        await converse(http, url, systems, s, max_tokens, results)
+        await converse(http, url, systems, s, t_start, max_tokens, results)
     finally:
         in_progress[0] -= 1
 
 
-async def converse(http, url, systems, s, max_tokens, results):
+async def converse(http, url, systems, s, t_start, max_tokens, results):
     messages = []
     if s["system"] is not None:
         messages.append({"role": "system", "content": systems[s["system"]]})
@@ -205,8 +206,9 @@ async def converse(http, url, systems, s, max_tokens, results):
         if j > 0:
             await asyncio.sleep(s["think"][j])
         messages.append({"role": "user", "content": user})
+        at = time.monotonic() - t_start
         r = await stream_chat(http, url, messages, max_tokens, want_text=multi)
-        r["turn"] = j
+        r["turn"], r["at_s"] = j, at
         results.append(r)
         if not r["ok"]:
             return      # the conversation cannot go on without its answer
@@ -270,11 +272,12 @@ def capacity_rate(args):
 
 
 async def main_async(args):
-    systems, sessions, rate = build_schedule(args.workload, args.seed, capacity_rate(args), args.duration,
+    arrivals_s = args.warmup + args.duration
+    systems, sessions, rate = build_schedule(args.workload, args.seed, capacity_rate(args), arrivals_s,
                                             args.max_tokens)
     n_requests = sum(len(s["turns"]) for s in sessions)
     plan = {"workload": args.workload, "sessions": len(sessions), "requests_planned": n_requests,
-            "session_rate": rate, "request_rate": n_requests / args.duration}
+            "session_rate": rate, "request_rate": n_requests / arrivals_s, "warmup_s": args.warmup}
     if args.describe:
         print(json.dumps(plan))
         return
@@ -282,13 +285,16 @@ async def main_async(args):
     replicas = [u.rstrip("/") for u in args.replica_url]
     connector = aiohttp.TCPConnector(limit=0, force_close=False)
     async with aiohttp.ClientSession(connector=connector) as http:
-        before = await cache_counters(http, replicas)
         samples, session_samples, results, stop, in_progress = [], [], [], asyncio.Event(), [0]
-        sampler = asyncio.create_task(sample_load(http, replicas, args.sample_ms / 1000, samples, session_samples,
-                                                  in_progress, stop))
         t_start = time.monotonic() + 0.2
         tasks = [asyncio.create_task(run_session(http, url, systems, s, t_start, args.max_tokens, results, in_progress))
                  for s in sessions]
+        # The warm-up's requests are sent like the others but left out of every figure: the measured window
+        # starts with the caches as the policy has filled them, not empty.
+        await asyncio.sleep(max(0.0, t_start + args.warmup - time.monotonic()))
+        before = await cache_counters(http, replicas)
+        sampler = asyncio.create_task(sample_load(http, replicas, args.sample_ms / 1000, samples, session_samples,
+                                                  in_progress, stop))
         done, pending = await asyncio.wait(tasks, timeout=args.duration + DRAIN_TIMEOUT_S + 0.2)
         for t in pending:
             t.cancel()
@@ -297,18 +303,22 @@ async def main_async(args):
         await sampler
         await asyncio.sleep(0.2)   # the replicas count a request's last tokens at its end
         after = await cache_counters(http, replicas)
-    ok = [r for r in results if r["ok"]]
+    measured = [r for r in results if r["at_s"] >= args.warmup]
+    ok = [r for r in measured if r["ok"]]
     errors = {}
     for r in results:
         if not r["ok"]:
-            errors[r["error"]] = errors.get(r["error"], 0) + 1
+            kind = r["error"] if r["at_s"] >= args.warmup else f"{r['error']} (in the warm-up)"
+            errors[kind] = errors.get(kind, 0) + 1
     if pending:
         errors["unfinished at drain timeout"] = len(pending)
     queries = after["queries"] - before["queries"]
     result = {
         **plan,
         "wall_s": wall,
-        "sent": len(results),
+        # From the end of the warm-up to the last measured request's end.
+        "measured_s": max((r["at_s"] + r["total_s"] for r in measured), default=args.warmup) - args.warmup,
+        "sent": len(measured),
         "ok": len(ok),
         "errors": errors,
         "ttft_s": sorted(r["ttft_s"] for r in ok),
@@ -322,7 +332,7 @@ async def main_async(args):
     }
     with open(args.out, "w") as f:
         json.dump(result, f)
-    print(f"loadgen: workload {args.workload}: {len(ok)}/{len(results)} ok, {len(sessions)} sessions, "
+    print(f"loadgen: workload {args.workload}: {len(ok)}/{len(measured)} ok after the warm-up, {len(sessions)} sessions, "
           f"hit rate {result['hit_rate'] if result['hit_rate'] is None else round(result['hit_rate'], 3)}, "
           f"{wall:.1f} s", file=sys.stderr)
 
@@ -333,7 +343,8 @@ def main():
     ap.add_argument("--router-url", default="")
     ap.add_argument("--replica-url", action="append", default=[], help="a replica's base URL, once per replica")
     ap.add_argument("--replicas", type=int, default=4, help="for the capacity estimate (defaults to the count of --replica-url)")
-    ap.add_argument("--duration", type=float, default=20, help="seconds of arrivals")
+    ap.add_argument("--duration", type=float, default=20, help="seconds of measured arrivals, after the warm-up")
+    ap.add_argument("--warmup", type=float, default=5, help="seconds of arrivals first, sent but not measured")
     ap.add_argument("--load", type=float, default=0.7, help="fraction of the fleet's cold-cache capacity")
     ap.add_argument("--speedup", type=float, default=1, help="the sims' --speedup")
     ap.add_argument("--prefill-ms-per-1k", type=float, default=50.0, help="the sims' --prefill-ms-per-1k")

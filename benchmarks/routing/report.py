@@ -39,12 +39,12 @@ def summarize(r):
         "hit": r["hit_rate"],
         "p50": quantile(r["ttft_s"], 0.50),
         "p99": quantile(r["ttft_s"], 0.99),
-        "tok_s": r["output_tokens"] / r["wall_s"] if r["wall_s"] else 0,
+        "tok_s": r["output_tokens"] / r["measured_s"] if r["measured_s"] else 0,
         "imbalance": max(means) / fleet_mean if fleet_mean > 0 else None,
         "means": means,
         "peak": max((max(s) for s in samples), default=None),
         "ok": r["ok"], "sent": r["sent"], "errors": r["errors"],
-        "rate": r["request_rate"], "wall": r["wall_s"],
+        "rate": r["request_rate"], "wall": r["wall_s"], "warmup": r["warmup_s"],
     }
 
 
@@ -72,7 +72,7 @@ def main():
                   "| router | prefix-cache hit rate | TTFT p50 | TTFT p99 | output tok/s | load: max replica / mean "
                   "| peak in-flight (one replica) | mean in-flight per replica | ok / sent | errors |",
                   "|---|---|---|---|---|---|---|---|---|---|"]
-        rate = None
+        rate = warmup = None
         for router in routers:
             if router in skipped:
                 continue
@@ -82,7 +82,7 @@ def main():
                 continue
             s = summarize(json.loads(path.read_text()))
             data[(router, w)] = s
-            rate = s["rate"]
+            rate, warmup = s["rate"], s["warmup"]
             errors = ", ".join(f"{k} ×{v}" for k, v in s["errors"].items()) or "none"
             imbalance = "—" if s["imbalance"] is None else f"{s['imbalance']:.2f}"
             peak = "—" if s["peak"] is None else f"{s['peak']:.0f}"
@@ -90,7 +90,8 @@ def main():
             lines.append(f"| {label(router)} | {fmt_pct(s['hit'])} | {fmt_ms(s['p50'])} | {fmt_ms(s['p99'])} "
                          f"| {s['tok_s']:.0f} | {imbalance} | {peak} | {means} | {s['ok']} / {s['sent']} | {errors} |")
         if rate is not None:
-            lines += ["", f"Offered: {rate:.1f} requests/s on average over the arrival window."]
+            lines += ["", f"Offered: {rate:.1f} requests/s on average. Measured: the requests sent after the first "
+                          f"{warmup:g} s (the warm-up, which fills the caches), and the load sampled from then on."]
         lines.append("")
     for router, why in skipped.items():
         lines.append(f"- skipped {label(router)}: {why}")

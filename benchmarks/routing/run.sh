@@ -18,7 +18,8 @@ invocation="benchmarks/routing/run.sh${*:+ $*}"
 POLICIES=${POLICIES:-round-robin,least-request,prefix-affinity,kv-aware,consistent-hash,p2c}
 WORKLOADS=${WORKLOADS:-a,b,c}
 SGLANG=${SGLANG:-1}                 # 0: leave out the sglang-router baseline
-DURATION=${DURATION:-20}            # seconds of arrivals per run (then in-flight work drains)
+WARMUP=${WARMUP:-5}                 # seconds of arrivals first, sent but not measured (caches fill)
+DURATION=${DURATION:-20}            # seconds of measured arrivals per run (then in-flight work drains)
 LOAD=${LOAD:-0.7}                   # offered load as a fraction of the fleet's cold-cache capacity
 # Simulated time is halved: a 2k-token prefill takes 51 ms instead of 102, so twice as many requests fit
 # in a run of the same length (better p99s) while the client still keeps up on a shared 2-core machine.
@@ -124,7 +125,7 @@ run_one() {
     fi
     if (( status == 0 )); then
         "$py" benchmarks/routing/loadgen.py --workload "$workload" --router-url "http://127.0.0.1:$router_port" \
-            "${replica_urls[@]/#/--replica-url=}" --duration "$DURATION" --load "$LOAD" --speedup "$SPEEDUP" \
+            "${replica_urls[@]/#/--replica-url=}" --warmup "$WARMUP" --duration "$DURATION" --load "$LOAD" --speedup "$SPEEDUP" \
             --max-tokens "$MAX_TOKENS" --seed "$SEED" --out "$out/$tag.json" &
         # In the background and waited for, so that a SIGTERM to this script is handled at once.
         local loadgen_pid=$!
@@ -174,9 +175,9 @@ results=benchmarks/RESULTS.md
     echo
     echo "## $(date -u '+%Y-%m-%d %H:%M UTC') — routing: switchyard policies vs sglang-router cache_aware on 4 simulated replicas"
     echo
-    echo "- command: \`${BIN:+BIN=$BIN }POLICIES=$POLICIES WORKLOADS=$WORKLOADS SGLANG=$SGLANG DURATION=$DURATION LOAD=$LOAD SPEEDUP=$SPEEDUP CACHE_BLOCKS=$CACHE_BLOCKS MAX_TOKENS=$MAX_TOKENS SEED=$SEED $invocation\`"
+    echo "- command: \`${BIN:+BIN=$BIN }POLICIES=$POLICIES WORKLOADS=$WORKLOADS SGLANG=$SGLANG WARMUP=$WARMUP DURATION=$DURATION LOAD=$LOAD SPEEDUP=$SPEEDUP CACHE_BLOCKS=$CACHE_BLOCKS MAX_TOKENS=$MAX_TOKENS SEED=$SEED $invocation\`"
     echo "- fleet: \`switchyard sim --replicas $REPLICAS --speedup $SPEEDUP --cache-blocks $CACHE_BLOCKS\` (other settings default), fresh for every (router, workload) run"
-    echo "- load: open loop, Poisson arrivals from seed $SEED (the same schedule through every router), streaming chat, \`max_tokens\` $MAX_TOKENS, $DURATION s of arrivals at $LOAD × the fleet's cold-cache capacity; TTFT = time to the first content chunk"
+    echo "- load: open loop, Poisson arrivals from seed $SEED (the same schedule through every router), streaming chat, \`max_tokens\` $MAX_TOKENS, $WARMUP s of warm-up arrivals (sent, not measured) then $DURATION s measured, at $LOAD × the fleet's cold-cache capacity; TTFT = time to the first content chunk"
     echo "- routers: \`switchyard serve --policy P --no-access-log\`; sglang-router $SGLANG_ROUTER_VERSION \`--policy cache_aware\` (launcher defaults: cache_threshold 0.3, balance_abs 64, balance_rel 1.5)"
     echo "- machine: $(nproc) CPUs, ${cpu_model:-unknown CPU}, Linux $(uname -r), load average at start $load_at_start; whole benchmark ${elapsed}s"
     echo "- versions: switchyard $git_rev, $(swift --version 2>/dev/null | head -n 1 || echo 'swift unknown'), $("$py" --version), aiohttp $AIOHTTP_VERSION"
