@@ -21,7 +21,6 @@ Workloads:
 import argparse
 import asyncio
 import json
-import math
 import random
 import sys
 import time
