@@ -328,6 +328,9 @@ async def main_async(args):
                                  for a, b in zip(after["per_replica_queries"], before["per_replica_queries"])],
         "load_samples": samples,
         "sessions_in_progress": session_samples,
+        # Every request, warm-up included, for looking into a tail: send offset, turn, TTFT, tokens, error.
+        "requests": [[round(r["at_s"], 4), r["turn"], r["ttft_s"] and round(r["ttft_s"], 5), r["tokens"], r["error"]]
+                     for r in sorted(results, key=lambda r: r["at_s"])],
     }
     with open(args.out, "w") as f:
         json.dump(result, f)
