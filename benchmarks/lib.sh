@@ -57,8 +57,11 @@ bench_prepare() {
     mkdir -p "$out"
 }
 
-# bench_facts: sets git_rev (marked when Sources/ has uncommitted changes) and cpu_model, for the record.
-bench_facts() {
+# bench_record_begin: false unless RECORD=1 (`bench_record_begin || exit 0`); then sets what every record
+# states: git_rev (marked when Sources/ has uncommitted changes), cpu_model, and results, the file to append to.
+bench_record_begin() {
+    (( ${RECORD:-1} == 1 )) || return 1
+    results=benchmarks/RESULTS.md
     git_rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
     [[ -z "$(git status --porcelain --untracked-files=no -- Sources Package.swift 2>/dev/null)" ]] \
         || git_rev+=" (with uncommitted changes in Sources/)"

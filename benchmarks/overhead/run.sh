@@ -197,9 +197,7 @@ echo
 echo "overhead: raw wrk output in $out"
 
 # --- record ------------------------------------------------------------------------------------------
-(( RECORD == 1 )) || exit 0
-bench_facts
-results=benchmarks/RESULTS.md
+bench_record_begin || exit 0   # sets results, git_rev, cpu_model
 [[ -f "$results" ]] || printf '# Benchmark results\n\nAppended by the benchmarks'"'"' run scripts, newest last. See benchmarks/README.md.\n' > "$results"
 {
     echo

@@ -168,9 +168,7 @@ echo
 echo "routing: ${elapsed}s; results in $out/results.md, per-run JSON and logs beside it"
 
 # --- record ------------------------------------------------------------------------------------------
-(( RECORD == 1 )) || exit 0
-bench_facts
-results=benchmarks/RESULTS.md
+bench_record_begin || exit 0   # sets results, git_rev, cpu_model
 {
     echo
     echo "## $(date -u '+%Y-%m-%d %H:%M UTC') — routing: switchyard policies vs sglang-router cache_aware on 4 simulated replicas"
