@@ -1,5 +1,6 @@
-# Process handling shared by the benchmarks' run scripts (source it): every background process a script
+# What the benchmarks' run scripts share (source it). Process handling: every background process a script
 # starts is tracked by PID, stopped by PID (SIGTERM, a grace period, then SIGKILL), and stopped on any exit.
+# Also bench_prepare (busy-machine warning, output folder) and bench_record_begin (the record's facts).
 #
 #   source benchmarks/lib.sh
 #   bench_log_dir=$workdir      # optional: on a failing exit, the tail of every *.log there is printed
