@@ -15,7 +15,7 @@ INTEROP_DEPS := curl python3-venv
 # Benchmark-only: the baseline server, the reference proxy and the load generator.
 BENCH_DEPS := nginx-light nghttp2-proxy wrk
 
-.PHONY: help deps interop-deps bench-deps build test unit-test interop-test demo bench-overhead clean
+.PHONY: help deps interop-deps bench-deps build test unit-test interop-test demo bench-overhead bench-routing clean
 
 # help: list the targets with what they do.
 help:
@@ -25,6 +25,7 @@ help:
 	@echo "make unit-test      swift test only;  make interop-test: the interop tests only (needs the build)"
 	@echo "make demo           deps, build, then '$(BIN) demo'"
 	@echo "make bench-overhead proxy overhead against nginx direct and nghttpx (benchmarks/overhead)"
+	@echo "make bench-routing  routing policies vs sglang-router cache_aware on simulated replicas (benchmarks/routing)"
 	@echo "make bench-deps     install what the benchmarks need (nginx-light, nghttpx, wrk)"
 	@echo "make clean          remove .build and benchmark output"
 
@@ -65,6 +66,12 @@ demo: deps build
 # appends the figures to benchmarks/RESULTS.md.
 bench-overhead: build
 	benchmarks/overhead/run.sh
+
+# bench-routing: prefix-cache hit rate, TTFT and load balance of each routing policy on 4 simulated
+# replicas, against sglang-router's cache_aware (installed into .build/routing-venv); appends the tables
+# to benchmarks/RESULTS.md.
+bench-routing: build
+	benchmarks/routing/run.sh
 
 # clean: remove build products (including the interop venv under .build) and benchmark output.
 clean:

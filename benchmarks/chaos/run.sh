@@ -10,6 +10,7 @@
 # raw output and records the result.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+source benchmarks/lib.sh
 invocation="benchmarks/chaos/run.sh${*:+ $*}"
 
 REQUESTS=${REQUESTS:-200}           # streaming chat requests per run
@@ -25,40 +26,22 @@ SCENARIOS=${SCENARIOS:-baseline,always-500,hang,reset-mid-stream,429-storm,repli
 RECORD=${RECORD:-1}                 # 0: print the table only, leave RESULTS.md alone
 BIN=${SWITCHYARD_BIN:-.build/release/switchyard}
 
-readonly STOP_GRACE=10              # scenarios.py stops its own children within 5 s of SIGTERM
+BENCH_STOP_GRACE=10                 # scenarios.py stops its own children within 5 s of SIGTERM
 
 if [[ ! -x "$BIN" ]]; then
     echo "chaos: $BIN is not built (make build, or set SWITCHYARD_BIN)" >&2
     exit 1
 fi
-if awk '{ exit !($1 > 1.0) }' /proc/loadavg; then
-    echo "chaos: warning: load average $(cut -d' ' -f1 /proc/loadavg) before starting; latencies will be noisy" >&2
-fi
-load_at_start=$(cut -d' ' -f1-3 /proc/loadavg)
-out="benchmarks/out/chaos-$(date -u +%Y%m%dT%H%M%SZ)"
-mkdir -p "$out"
-
-driver_pid=""
-on_exit() {
-    local status=$? deadline=$((SECONDS + STOP_GRACE))
-    if [[ -n "$driver_pid" ]] && kill -0 "$driver_pid" 2>/dev/null; then
-        kill -TERM "$driver_pid" 2>/dev/null || true
-        while kill -0 "$driver_pid" 2>/dev/null && (( SECONDS < deadline )); do sleep 0.1; done
-        kill -KILL "$driver_pid" 2>/dev/null || true   # its children die with it (PR_SET_PDEATHSIG)
-        wait "$driver_pid" 2>/dev/null || true
-    fi
-    exit "$status"
-}
-trap on_exit EXIT
-trap 'exit 130' INT TERM
+bench_prepare chaos 1.0   # sets out and load_at_start
 
 started=$SECONDS
 python3 benchmarks/chaos/scenarios.py --bin "$BIN" --out "$out" --requests "$REQUESTS" \
     --concurrency "$CONCURRENCY" --max-tokens "$MAX_TOKENS" --timeout "$CLIENT_TIMEOUT" \
     --speedup "$SPEEDUP" --decode-ms "$DECODE_MS" --scenarios "$SCENARIOS" > "$out/table.md" &
 driver_pid=$!
+bench_track "$driver_pid"   # stopped on exit; its children die with it (PR_SET_PDEATHSIG)
 wait "$driver_pid"
-driver_pid=""
+bench_stop_pid "$driver_pid"
 elapsed=$((SECONDS - started))
 
 table=$(cat "$out/table.md")
@@ -68,11 +51,7 @@ echo
 echo "chaos: ${elapsed}s; logs, configs and per-request results in $out"
 
 # --- record ------------------------------------------------------------------------------------------
-(( RECORD == 1 )) || exit 0
-git_rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-[[ -z "$(git status --porcelain --untracked-files=no -- Sources Package.swift 2>/dev/null)" ]] || git_rev+=" (with uncommitted changes in Sources/)"
-cpu_model=$(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -n 1)
-results=benchmarks/RESULTS.md
+bench_record_begin || exit 0   # sets results, git_rev, cpu_model
 [[ -f "$results" ]] || printf '# Benchmark results\n\nAppended by the benchmarks'"'"' run scripts, newest last. See benchmarks/README.md.\n' > "$results"
 {
     echo

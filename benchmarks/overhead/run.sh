@@ -10,6 +10,7 @@
 # with CPU 0 idle, so the ratio reads "what one proxy core costs in front of this upstream".
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+source benchmarks/lib.sh
 invocation="benchmarks/overhead/run.sh${*:+ $*}"
 
 DURATION=${DURATION:-10}        # seconds per wrk run
@@ -20,7 +21,6 @@ RECORD=${RECORD:-1}             # 0: print the table only, leave RESULTS.md alon
 BIN=${SWITCHYARD_BIN:-.build/release/switchyard}
 
 readonly STARTUP_TIMEOUT=10     # seconds for a server to answer its first request
-readonly STOP_GRACE=5           # SIGTERM, then this long, then SIGKILL
 readonly WRK_SLACK=30           # wrk gets DURATION + this before it is killed
 readonly PROXY_CPU=0 LOAD_CPU=1
 readonly REQUEST_BODY='{"model":"m","prompt":"hi"}'
@@ -30,34 +30,11 @@ SETUPS=(direct nghttpx switchyard)
 
 scripts/deps.sh nginx-light nghttp2-proxy wrk
 # Another build or benchmark on these two cores skews every row; the record says how busy it was.
-if awk '{ exit !($1 > 0.5) }' /proc/loadavg; then
-    echo "overhead: warning: load average $(cut -d' ' -f1 /proc/loadavg) before starting; figures will be noisy" >&2
-fi
-load_at_start=$(cut -d' ' -f1-3 /proc/loadavg)
+bench_prepare overhead 0.5   # sets out and load_at_start
 
-pids=()
 workdir=$(mktemp -d "${TMPDIR:-/tmp}/switchyard-overhead.XXXXXX")
-out="benchmarks/out/overhead-$(date -u +%Y%m%dT%H%M%SZ)"
-mkdir -p "$out"
-
-stop_pid() {
-    local pid=$1 deadline=$((SECONDS + STOP_GRACE))
-    kill -TERM "$pid" 2>/dev/null || return 0
-    while kill -0 "$pid" 2>/dev/null && (( SECONDS < deadline )); do sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
-on_exit() {
-    local status=$? pid
-    for pid in "${pids[@]}"; do stop_pid "$pid"; done
-    if (( status != 0 )); then
-        for log in "$workdir"/*.log; do [[ -s "$log" ]] && { echo "---- $log"; tail -n 20 "$log"; }; done
-    fi
-    rm -rf "$workdir"
-    exit "$status"
-}
-trap on_exit EXIT
-trap 'exit 130' INT TERM
+bench_log_dir=$workdir      # its logs are printed if the run fails; it is removed on exit
+bench_remove_dir=$workdir
 
 # Command prefixes that pin to one CPU (taskset execs, so $! is still the server's own PID).
 # On a one-CPU machine there is nothing to pin to.
@@ -121,16 +98,16 @@ http {
 }
 EOF
 "${on_load_cpu[@]}" nginx -p "$workdir" -e "$workdir/nginx.log" -c "$workdir/nginx.conf" 2>> "$workdir/nginx.log" &
-pids+=($!)
-wait_for_answer nginx "${pids[-1]}" "${url[direct]}"
+bench_track $!
+wait_for_answer nginx "$!" "${url[direct]}"
 
 # --- nghttpx: one worker, one process, plain HTTP/1.1 front, no access log (it logs none unless told) ----
 "${on_proxy_cpu[@]}" nghttpx --conf=/dev/null --single-process --workers=1 --no-ocsp \
     --frontend="127.0.0.1,$nghttpx_port;no-tls" --backend="127.0.0.1,$nginx_port" \
     --log-level=WARN --errorlog-file="$workdir/nghttpx.log" 2>> "$workdir/nghttpx.log" &
-pids+=($!)
+bench_track $!
 proxy_pid[nghttpx]=$!
-wait_for_answer nghttpx "${pids[-1]}" "${url[nghttpx]}"
+wait_for_answer nghttpx "$!" "${url[nghttpx]}"
 
 # --- switchyard serve: one replica (nginx), access log off ----------------------------------------
 # The access log goes off through a generated config file, the form every version of serve reads.
@@ -156,9 +133,9 @@ EOF
         switchyard_status="check-config rejected the generated config: $(head -n 3 "$workdir/check-config.log" | tr '\n' ' ')"
     else
         "${on_proxy_cpu[@]}" "$BIN" serve -c "$workdir/switchyard.yaml" > "$workdir/switchyard.log" 2>&1 &
-        pids+=($!)
+        bench_track $!
         proxy_pid[switchyard]=$!
-        if wait_for_answer switchyard "${pids[-1]}" "${url[switchyard]}"; then
+        if wait_for_answer switchyard "$!" "${url[switchyard]}"; then
             switchyard_status=ok
         else
             switchyard_status="serve did not relay the upstream answer: $(tail -n 2 "$workdir/switchyard.log" | tr '\n' ' ')"
@@ -220,11 +197,7 @@ echo
 echo "overhead: raw wrk output in $out"
 
 # --- record ------------------------------------------------------------------------------------------
-(( RECORD == 1 )) || exit 0
-git_rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-[[ -z "$(git status --porcelain --untracked-files=no -- Sources Package.swift 2>/dev/null)" ]] || git_rev+=" (with uncommitted changes in Sources/)"
-cpu_model=$(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -n 1)
-results=benchmarks/RESULTS.md
+bench_record_begin || exit 0   # sets results, git_rev, cpu_model
 [[ -f "$results" ]] || printf '# Benchmark results\n\nAppended by the benchmarks'"'"' run scripts, newest last. See benchmarks/README.md.\n' > "$results"
 {
     echo
