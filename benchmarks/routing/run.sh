@@ -30,8 +30,13 @@ SPEEDUP=${SPEEDUP:-2}
 CACHE_BLOCKS=${CACHE_BLOCKS:-1280}
 MAX_TOKENS=${MAX_TOKENS:-32}        # output tokens per request
 SEED=${SEED:-1}
+# Fixed ports: the replicas' URLs are the keys hash-based policies place prefixes by, so with ports that
+# change from run to run the same schedule lands differently (kv-aware's hit rate on a moved between 95
+# and 98.5% that way). Every run uses PORT_BASE..+5; if one is taken, free ports are used with a warning.
+PORT_BASE=${PORT_BASE:-23400}
 RECORD=${RECORD:-1}                 # 0: print the tables only, leave RESULTS.md alone
 BIN=${BIN:-${SWITCHYARD_BIN:-.build/release/switchyard}}
+SIM_BIN=${SIM_BIN:-$BIN}            # the binary that runs the sims: set it to hold the fleet fixed across router builds
 
 readonly REPLICAS=4
 readonly STARTUP_TIMEOUT=15         # seconds for a sim or a router to come up
@@ -39,10 +44,9 @@ readonly SGLANG_ROUTER_VERSION=0.3.2 AIOHTTP_VERSION=3.14.5
 readonly VENV=.build/routing-venv
 BENCH_STOP_GRACE=5
 
-if [[ ! -x "$BIN" ]]; then
-    echo "routing: $BIN is not built (make build, or set BIN=path)" >&2
-    exit 1
-fi
+for bin in "$BIN" "$SIM_BIN"; do
+    [[ -x "$bin" ]] || { echo "routing: $bin is not built (make build, or set BIN=path)" >&2; exit 1; }
+done
 bench_prepare routing 1.0   # sets out and load_at_start
 bench_log_dir=$out
 
@@ -74,14 +78,21 @@ wait_http() {
 # Returns 3 when switchyard rejects the policy at startup (the reason goes to $out/ROUTER.skipped).
 run_one() {
     local router=$1 workload=$2 tag="$1-$2" base sim_pid router_pid i status=0
-    base=$(scripts/free-ports.py $((REPLICAS + 2)))
+    base=$PORT_BASE
+    if ! python3 -c 'import socket, sys
+for port in range(int(sys.argv[1]), int(sys.argv[1]) + int(sys.argv[2])):
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", port)); s.close()' \
+            "$PORT_BASE" $((REPLICAS + 2)) 2>/dev/null; then
+        base=$(scripts/free-ports.py $((REPLICAS + 2)))
+        echo "routing: warning: ports $PORT_BASE-$((PORT_BASE + REPLICAS + 1)) busy; using $base-: hash placement differs from other runs" >&2
+    fi
     local router_port=$((base + REPLICAS)) metrics_port=$((base + REPLICAS + 1)) replica_urls=() replica_flags=()
     for (( i = 0; i < REPLICAS; i++ )); do
         replica_urls+=("http://127.0.0.1:$((base + i))")
         replica_flags+=(--replica "http://127.0.0.1:$((base + i))")
     done
 
-    "$BIN" sim --port "$base" --replicas "$REPLICAS" --speedup "$SPEEDUP" --cache-blocks "$CACHE_BLOCKS" \
+    "$SIM_BIN" sim --port "$base" --replicas "$REPLICAS" --speedup "$SPEEDUP" --cache-blocks "$CACHE_BLOCKS" \
         --seed "$SEED" > "$out/$tag-sim.log" 2>&1 &
     sim_pid=$!
     bench_track "$sim_pid"
@@ -173,7 +184,7 @@ bench_record_begin || exit 0   # sets results, git_rev, cpu_model
     echo
     echo "## $(date -u '+%Y-%m-%d %H:%M UTC') — routing: switchyard policies vs sglang-router cache_aware on 4 simulated replicas"
     echo
-    echo "- command: \`${BIN:+BIN=$BIN }POLICIES=$POLICIES WORKLOADS=$WORKLOADS SGLANG=$SGLANG WARMUP=$WARMUP DURATION=$DURATION LOAD=$LOAD SPEEDUP=$SPEEDUP CACHE_BLOCKS=$CACHE_BLOCKS MAX_TOKENS=$MAX_TOKENS SEED=$SEED $invocation\`"
+    echo "- command: \`BIN=$BIN ${SIM_BIN:+$([[ "$SIM_BIN" != "$BIN" ]] && echo "SIM_BIN=$SIM_BIN ")}POLICIES=$POLICIES WORKLOADS=$WORKLOADS SGLANG=$SGLANG WARMUP=$WARMUP DURATION=$DURATION LOAD=$LOAD SPEEDUP=$SPEEDUP CACHE_BLOCKS=$CACHE_BLOCKS MAX_TOKENS=$MAX_TOKENS SEED=$SEED PORT_BASE=$PORT_BASE $invocation\`"
     echo "- fleet: \`switchyard sim --replicas $REPLICAS --speedup $SPEEDUP --cache-blocks $CACHE_BLOCKS\` (other settings default), fresh for every (router, workload) run"
     echo "- load: open loop, Poisson arrivals from seed $SEED (the same schedule through every router), streaming chat, \`max_tokens\` $MAX_TOKENS, $WARMUP s of warm-up arrivals (sent, not measured) then $DURATION s measured, at $LOAD × the fleet's cold-cache capacity; TTFT = time to the first content chunk"
     echo "- routers: \`switchyard serve --policy P --no-access-log\`; sglang-router $SGLANG_ROUTER_VERSION \`--policy cache_aware\` (launcher defaults: cache_threshold 0.3, balance_abs 64, balance_rel 1.5)"
