@@ -295,7 +295,7 @@ public final class ProxyServer {
             skip.append(c.index)   // an ejected replica's single trial request is already out
         }
         guard let c = picked else { return nil }
-        picker.chose(c.index, in: pool, input)
+        picker.chose(c.index, in: pool, input, cachedFraction: c.cachedFraction)
         let r = pool.replicas[c.index]
         r.charge(promptTokens: c.prefillTokens)
         r.requestsTotal += 1

@@ -60,6 +60,11 @@ public final class ReplicaPicker {
     private var matchScratch: [(index: Int, blocks: Int)] = []
     private var candidateScratch: [Int] = []
     private var scoreScratch: [(index: Int, score: Double, cached: Double)] = []
+    private var placeScratch: [Int] = []
+    /// Blocks each replica (by key) was sent that it did not hold — what this router has made it cache —
+    /// halved every `footprintHalfLifeBlocks` new blocks.
+    private var footprint: [UInt32: Double] = [:]
+    private var footprintSinceHalving = 0.0
 
     /// kv-aware's queue term divides the excess over the mean by (mean + this): a few requests more than the
     /// mean are noise at small counts (an engine batches dozens at once), a 25% excess at 40 in flight is not.
@@ -72,6 +77,13 @@ public final class ReplicaPicker {
     /// kv-aware: the prefix's home on the hash ring gets this much score, so instances that never talk
     /// place a new prefix on the same replica unless its load says otherwise.
     static let homeBonus = 1.0
+    /// kv-aware places a new prompt among every replica in pools up to this size (a sample beyond).
+    static let placeAmongAllUpTo = 16
+    /// Footprints within this many blocks of each other are a tie (one block: a question's tail).
+    static let footprintTie = 1.0
+    /// New blocks after which every replica's footprint is halved: about 16 million tokens of prompt, several
+    /// replicas' KV caches' worth, so footprints follow what caches hold now rather than all history.
+    static let footprintHalfLifeBlocks = 1_000_000.0
     /// Prompt tokens that weigh as much as one queued request in kv-aware's load (about 50 ms of prefill
     /// on an H100 for an 8B model at ~20k tokens/s).
     static let tokensPerRequest = 1024.0
@@ -130,8 +142,19 @@ public final class ReplicaPicker {
     }
 
     /// The request went to replica `i`: remember that it now holds the request's blocks.
-    public func chose(_ i: Int, in pool: Pool, _ input: RoutingInput) {
+    /// `cachedFraction`: the share of the prompt `pick` believed replica `i` held (what it did not hold, it
+    /// will now cache: that is added to the replica's footprint).
+    public func chose(_ i: Int, in pool: Pool, _ input: RoutingInput, cachedFraction: Double = 0) {
         guard !input.hashes.isEmpty else { return }
+        let added = Double(input.hashes.count) * (1 - cachedFraction)
+        footprint[pool.replicas[i].key, default: 0] += added
+        footprintSinceHalving += added
+        if footprintSinceHalving > ReplicaPicker.footprintHalfLifeBlocks {
+            // Old placements fade: a replica that joined, or restarted empty, is not flooded with every new
+            // prompt until it has caught up with all the others' history.
+            for key in footprint.keys { footprint[key]! /= 2 }
+            footprintSinceHalving = 0
+        }
         input.hashes.withUnsafeBufferPointer { index.record($0, replica: pool.replicas[i].key) }
     }
 
@@ -294,7 +317,8 @@ public final class ReplicaPicker {
         guard underBound(pool, h) else { return false }
         let homeDepth = depth(of: h)
         if homeDepth >= deepest - RoutingInput.ringKeyBlocks { return true }
-        return homeDepth == 0
+        // kv-aware places new prompts by cache footprint, not by the ring: bringing them "home" would undo that.
+        return homeDepth == 0 && kind != .kvAware
     }
 
     /// Longest matching prefix wins unless that would put its replica above the load bound; then the next
@@ -315,6 +339,45 @@ public final class ReplicaPicker {
     }
 
     // MARK: - kv-aware
+
+    /// A prompt no replica holds any of: the replica with the smallest footprint (what this router has made
+    /// it cache) among those under the load bound, so prompts share the fleet's caches evenly instead of
+    /// piling onto the replicas their hashes happen to favour; near-ties go to the prefix's rendezvous rank.
+    /// Candidates: every replica in pools of up to `placeAmongAllUpTo`, else the prefix's two ring replicas
+    /// and two random ones.
+    private func placeNewPrompt(_ pool: Pool, _ input: RoutingInput, now: Double, excluding: [Int]) -> Int? {
+        let n = pool.replicas.count
+        placeScratch.removeAll(keepingCapacity: true)
+        if n <= ReplicaPicker.placeAmongAllUpTo {
+            for i in 0..<n where eligible(pool, i, now, excluding) { placeScratch.append(i) }
+        } else {
+            placeScratch.append(contentsOf: candidateScratch)
+            for _ in 0..<2 {
+                if let i = randomEligible(pool, now: now, excluding: excluding), !placeScratch.contains(i) { placeScratch.append(i) }
+            }
+        }
+        // Under the load bound, and not queueing more than the pool does (an engine with requests it cannot
+        // admit would make this one wait): while any candidate qualifies, only those.
+        let load = pool.load
+        let meanWaiting = load.engineReporting > 0 ? load.engineWaiting / Double(load.engineReporting) : 0
+        func qualifies(_ i: Int) -> Bool {
+            underBound(pool, i) && (freshEngine(pool.replicas[i], now)?.waiting ?? 0) <= meanWaiting
+        }
+        let anyQualifies = placeScratch.contains(where: qualifies)
+        let seed = input.prefixKey ?? 0
+        var best: Int?
+        var bestFootprint = Double.infinity
+        var bestRank: UInt64 = 0
+        for i in placeScratch where !anyQualifies || qualifies(i) {
+            let r = pool.replicas[i]
+            let f = footprint[r.key] ?? 0
+            let rk = rank(seed, r)
+            if f < bestFootprint - ReplicaPicker.footprintTie || (f <= bestFootprint + ReplicaPicker.footprintTie && rk > bestRank) {
+                best = i; bestFootprint = min(f, bestFootprint); bestRank = rk
+            }
+        }
+        return best
+    }
 
     /// Scores candidates on prefix overlap against load (queue depth, pending prefill, KV-cache usage):
     ///   weights.prefix × cached fraction (+ homeBonus on the prefix's ring home)
@@ -341,6 +404,9 @@ public final class ReplicaPicker {
         // every replica: one with nothing cached that looks less loaded would scatter a prefix's requests,
         // each a miss (measured with `switchyard simulate`: p99 TTFT 465 ms scoring random extras vs 170 ms).
         for m in matchScratch where !candidateScratch.contains(m.index) { candidateScratch.append(m.index) }
+        if matchScratch.isEmpty && !input.hashes.isEmpty, let i = placeNewPrompt(pool, input, now: now, excluding: excluding) {
+            return (i, 0)
+        }
         if candidateScratch.isEmpty {
             // No routing text and no session key: nothing to be affine to, two random replicas (p2c).
             for _ in 0..<2 {
@@ -382,7 +448,7 @@ public final class ReplicaPicker {
             // The home's bonus places new prefixes and brings spilled ones back; where the home really holds
             // the prefix and is busier than the pool (mean + 1), the replicas holding it compete on load
             // alone, so a hot prefix spreads over its holders instead of pinning its home at the bound.
-            if i == home && (held < deepest || deepest == 0 || replicaLoad <= meanLoad + 1) {
+            if i == home && matched >= deepest && (held < deepest || deepest == 0 || replicaLoad <= meanLoad + 1) {
                 score += ReplicaPicker.homeBonus
             }
             // Only load above the pool mean costs: below it, replicas differ by noise (and by which router

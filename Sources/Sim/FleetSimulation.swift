@@ -179,7 +179,7 @@ final class FleetRun {
             return
         }
         let i = choice.index
-        picker.chose(i, in: pool, input)
+        picker.chose(i, in: pool, input, cachedFraction: choice.cachedFraction)
         // Load counted at the moment of decision, as the proxy does.
         accumulateLoad(i, now)
         pool.replicas[i].charge(promptTokens: choice.prefillTokens)
