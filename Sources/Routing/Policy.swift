@@ -61,6 +61,8 @@ public final class ReplicaPicker {
     private var candidateScratch: [Int] = []
     private var scoreScratch: [(index: Int, score: Double, cached: Double)] = []
     private var placeScratch: [Int] = []
+    /// Each prefix's share of this router's recent requests (kv-aware gives a hot prefix more holders).
+    private var hot = HotPrefixes()
     /// Blocks each replica (by key) was sent that it did not hold — what this router has made it cache —
     /// halved every `footprintHalfLifeBlocks` new blocks.
     private var footprint: [UInt32: Double] = [:]
@@ -77,6 +79,9 @@ public final class ReplicaPicker {
     /// kv-aware: the prefix's home on the hash ring gets this much score, so instances that never talk
     /// place a new prefix on the same replica unless its load says otherwise.
     static let homeBonus = 1.0
+    /// kv-aware: a prefix carrying this many replicas' fair shares of the traffic (1.5: 37.5% of 4 replicas)
+    /// is hot and spread over several holders; below it, one holder and the load bound do.
+    static let hotFairShares = 1.5
     /// kv-aware places a new prompt among every replica in pools up to this size (a sample beyond).
     static let placeAmongAllUpTo = 16
     /// Footprints within this many blocks of each other are a tie (one block: a question's tail).
@@ -148,6 +153,7 @@ public final class ReplicaPicker {
         guard !input.hashes.isEmpty else { return }
         let added = Double(input.hashes.count) * (1 - cachedFraction)
         footprint[pool.replicas[i].key, default: 0] += added
+        if kind == .kvAware, let key = input.prefixKey { hot.observe(key) }
         footprintSinceHalving += added
         if footprintSinceHalving > ReplicaPicker.footprintHalfLifeBlocks {
             // Old placements fade: a replica that joined, or restarted empty, is not flooded with every new
@@ -340,12 +346,44 @@ public final class ReplicaPicker {
 
     // MARK: - kv-aware
 
+    /// A hot prefix — at least `hotFairShares` replicas' fair share of the traffic — goes to the least loaded
+    /// of its holders, and gains a holder (the best new place, as for a new prompt) while it has fewer than
+    /// ceil(share × replicas × load_factor): half the traffic of 4 replicas wants 3. Without this, bounded loads alone let one replica carry a hot prefix
+    /// up to the bound, far above the mean at small counts.
+    private func spreadHotPrefix(_ pool: Pool, _ input: RoutingInput, now: Double, excluding: [Int]) -> (Int?, Double)? {
+        guard let key = input.prefixKey, !matchScratch.isEmpty else { return nil }
+        let n = pool.replicas.count
+        let fairShares = hot.share(key) * Double(n)   // 1: exactly one replica's fair share of the traffic
+        guard fairShares >= ReplicaPicker.hotFairShares else { return nil }
+        let needed = min(n, Int((fairShares * config.loadFactor).rounded(.up)))
+        let deepest = self.deepest
+        let holders = matchScratch.filter { $0.blocks == deepest }.map(\.index)
+        func load(_ i: Int) -> Double {
+            let r = pool.replicas[i]
+            return queueDepth(r, now) + Double(r.inFlightPromptTokens) / ReplicaPicker.tokensPerRequest
+        }
+        // A hot prefix goes to its least loaded holder (no home preference: its load is the point), or to a
+        // new holder while it has fewer than it needs and the best new place is less loaded.
+        let bestHolder = holders.filter { underBound(pool, $0) }.min { load($0) < load($1) } ?? holders.min { load($0) < load($1) }
+        var newcomer: Int?
+        if holders.count < needed {
+            let saved = matchScratch
+            matchScratch = []   // placeNewPrompt's candidates: every replica (small pools) or a sample
+            newcomer = placeNewPrompt(pool, input, excluding: excluding + holders, now: now)
+            matchScratch = saved
+        }
+        let blocks = Double(input.hashes.count)
+        if let c = newcomer, bestHolder.map({ load(c) < load($0) }) ?? true { return (c, Double(depth(of: c)) / blocks) }
+        guard let h = bestHolder else { return nil }
+        return (h, Double(deepest) / blocks)
+    }
+
     /// A prompt no replica holds any of: the replica with the smallest footprint (what this router has made
     /// it cache) among those under the load bound, so prompts share the fleet's caches evenly instead of
     /// piling onto the replicas their hashes happen to favour; near-ties go to the prefix's rendezvous rank.
     /// Candidates: every replica in pools of up to `placeAmongAllUpTo`, else the prefix's two ring replicas
     /// and two random ones.
-    private func placeNewPrompt(_ pool: Pool, _ input: RoutingInput, now: Double, excluding: [Int]) -> Int? {
+    private func placeNewPrompt(_ pool: Pool, _ input: RoutingInput, excluding: [Int], now: Double) -> Int? {
         let n = pool.replicas.count
         placeScratch.removeAll(keepingCapacity: true)
         if n <= ReplicaPicker.placeAmongAllUpTo {
@@ -404,7 +442,7 @@ public final class ReplicaPicker {
         // every replica: one with nothing cached that looks less loaded would scatter a prefix's requests,
         // each a miss (measured with `switchyard simulate`: p99 TTFT 465 ms scoring random extras vs 170 ms).
         for m in matchScratch where !candidateScratch.contains(m.index) { candidateScratch.append(m.index) }
-        if matchScratch.isEmpty && !input.hashes.isEmpty, let i = placeNewPrompt(pool, input, now: now, excluding: excluding) {
+        if matchScratch.isEmpty && !input.hashes.isEmpty, let i = placeNewPrompt(pool, input, excluding: excluding, now: now) {
             return (i, 0)
         }
         if candidateScratch.isEmpty {
@@ -414,6 +452,7 @@ public final class ReplicaPicker {
             }
         }
         guard !candidateScratch.isEmpty else { return (nil, 0) }
+        if let choice = spreadHotPrefix(pool, input, now: now, excluding: excluding) { return choice }
         var anyUnderBound = candidateScratch.contains { underBound(pool, $0) }
         if !anyUnderBound, let key = input.prefixKey ?? input.sessionKey,
            let spill = ringChoice(pool, key: key, now: now, excluding: excluding), underBound(pool, spill) {
