@@ -14,11 +14,18 @@ public final class Replica {
     /// The engine's own view of its load, from the last /metrics scrape (nil before the first one).
     public var engineLoad: EngineLoad? {
         didSet {
-            poolLoad.engineQueued += (engineLoad?.queued ?? 0) - (oldValue?.queued ?? 0)
+            let others = engineLoad.map { max(0, $0.queued - Double(inFlight)) } ?? 0
+            poolLoad.engineOthers += others - engineOthers
+            engineOthers = others
             poolLoad.engineWaiting += (engineLoad?.waiting ?? 0) - (oldValue?.waiting ?? 0)
             poolLoad.engineReporting += (engineLoad == nil ? 0 : 1) - (oldValue == nil ? 0 : 1)
         }
     }
+    /// What the engine counted (waiting + running) beyond this router's in-flight requests when it was
+    /// read: other routers' traffic, 0 behind a single router. Up to a scrape interval old, the engine's
+    /// total misses what arrived and finished since; this router's own count is exact, so the policies take
+    /// only this difference from the engine.
+    public private(set) var engineOthers = 0.0
     public var requestsTotal = 0
     /// Attempts that ended in a gateway failure (refused, reset, timeout, 5xx).
     public var failuresTotal = 0
@@ -68,9 +75,10 @@ extension Replica {
 public final class PoolLoad {
     public internal(set) var inFlight = 0
     public internal(set) var promptTokens = 0
-    /// Sum of the replicas' last engine readings (waiting + running) and how many replicas have one: the
-    /// engines' mean includes other routers' traffic, which this router's own counts cannot.
-    public internal(set) var engineQueued = 0.0
+    /// Sums over the replicas' last engine readings: requests beyond this router's own (`Replica.engineOthers`:
+    /// other routers' traffic, which this router's counts cannot see), engine `waiting`, and how many
+    /// replicas have a reading.
+    public internal(set) var engineOthers = 0.0
     public internal(set) var engineWaiting = 0.0
     public internal(set) var engineReporting = 0
     public init() {}
@@ -108,7 +116,7 @@ public final class Pool {
             r.poolLoad = load
             load.inFlight += r.inFlight
             load.promptTokens += r.inFlightPromptTokens
-            if let e = r.engineLoad { load.engineQueued += e.queued; load.engineWaiting += e.waiting; load.engineReporting += 1 }
+            if let e = r.engineLoad { load.engineOthers += r.engineOthers; load.engineWaiting += e.waiting; load.engineReporting += 1 }
         }
         // Same replicas in the same order under the same settings: keep the detector, so a reload does not
         // lift ejections or forget how often a replica was ejected.

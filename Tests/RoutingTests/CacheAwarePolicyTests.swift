@@ -112,14 +112,37 @@ final class CacheAwarePolicyTests: XCTestCase {
         XCTAssertEqual(picker.pick(p, input(picker, t), now: 105)?.index, a, "stale engine load must not count")
     }
 
+    /// A kv-aware pool of 4, idle, where `family`'s prompt (returned) was routed once, to the replica returned.
+    func heldPrompt(seed: UInt64, family: Int, loadFactor: Double = 1.25) -> (Pool, ReplicaPicker, [UInt8], Int) {
+        let p = pool(4, .kvAware, loadFactor: loadFactor)
+        let picker = ReplicaPicker(pool: p, seed: seed)
+        let t = text(family, tail: 0)
+        let holder = route(picker, p, input(picker, t))
+        p.replicas[holder].release(promptTokens: p.replicas[holder].inFlightPromptTokens)
+        return (p, picker, t, holder)
+    }
+
+    /// An engine reading counts this router's own requests as they were when it was taken; those that finished
+    /// since must not weigh on the replica (a reading 200 ms old made kv-aware send a prefix away from an idle
+    /// holder), while what the engine counted beyond them — another router's traffic — must.
+    func testKVAwareTakesOnlyOtherRoutersTrafficFromTheEngine() {
+        let (p, picker, t, holder) = heldPrompt(seed: 4, family: 31, loadFactor: 100)   // no hard bound: the score alone
+        for _ in 0..<20 { p.replicas[holder].charge(promptTokens: 0) }
+        for i in 0..<4 { p.replicas[i].engineLoad = EngineLoad(waiting: 0, running: i == holder ? 20 : 0, kvUsage: nil, at: 10) }
+        XCTAssertEqual(p.replicas[holder].engineOthers, 0, "all 20 are this router's")
+        for _ in 0..<20 { p.replicas[holder].release(promptTokens: 0) }
+        XCTAssertEqual(picker.pick(p, input(picker, t), now: 10.1)?.index, holder,
+                       "the 20 the reading counted have finished: the holder is idle")
+        p.replicas[holder].engineLoad = EngineLoad(waiting: 0, running: 40, kvUsage: nil, at: 10.1)
+        XCTAssertEqual(p.replicas[holder].engineOthers, 40)
+        XCTAssertNotEqual(picker.pick(p, input(picker, t), now: 10.2)?.index, holder,
+                          "40 requests from elsewhere on the holder, none on the others: go elsewhere")
+    }
+
     /// Fully cached on a busy replica vs uncached on an idle one: the prefix weight decides within reason,
     /// but a replica twice as loaded as the rest loses its affinity.
     func testKVAwareTradesOverlapAgainstLoad() {
-        let p = pool(4, .kvAware, loadFactor: 100)   // no hard bound: the score alone
-        let picker = ReplicaPicker(pool: p, seed: 2)
-        let t = text(21, tail: 0)
-        let holder = route(picker, p, input(picker, t))
-        p.replicas[holder].release(promptTokens: p.replicas[holder].inFlightPromptTokens)
+        let (p, picker, t, holder) = heldPrompt(seed: 2, family: 21, loadFactor: 100)   // no hard bound: the score alone
         for i in 0..<4 { for _ in 0..<(i == holder ? 5 : 4) { p.replicas[i].charge(promptTokens: 0) } }
         XCTAssertEqual(picker.pick(p, input(picker, t), now: 0)?.index, holder, "slightly busier but holds the prompt")
         for _ in 0..<20 { p.replicas[holder].charge(promptTokens: 0) }
@@ -129,16 +152,20 @@ final class CacheAwarePolicyTests: XCTestCase {
         XCTAssertNotEqual(picker.pick(p, input(picker, t), now: 0.1)?.index, holder, "40 queued and a full KV cache: go elsewhere")
     }
 
+    /// A kv-aware pool of 4, idle, where `family`'s prompt is held by the replica it was routed to and by the
+    /// one `apart` places further.
+    func twoHolders(seed: UInt64, family: Int, apart: Int) -> (Pool, ReplicaPicker, Int, Int) {
+        let (p, picker, t, first) = heldPrompt(seed: seed, family: family)
+        let second = (first + apart) % 4
+        picker.chose(second, in: p, input(picker, t))
+        return (p, picker, first, second)
+    }
+
     /// A hot prefix held by two replicas: once its home is busier than the pool, kv-aware alternates between
     /// the holders by load instead of filling the home up to the bound (the hot-spot workload's balance).
     func testKVAwareSpreadsAHotPrefixOverItsHolders() {
-        let p = pool(4, .kvAware)
-        let picker = ReplicaPicker(pool: p, seed: 3)
+        let (p, picker, home, other) = twoHolders(seed: 3, family: 9, apart: 2)
         let t = text(9, tail: 0)
-        let home = route(picker, p, input(picker, t))
-        p.replicas[home].release(promptTokens: p.replicas[home].inFlightPromptTokens)
-        let other = (home + 2) % 4
-        picker.chose(other, in: p, input(picker, t))
         for i in 0..<4 { for _ in 0..<6 { p.replicas[i].charge(promptTokens: 0) } }   // 6 in flight each
         for _ in 0..<2 { p.replicas[home].charge(promptTokens: 0) }                     // home 8: above mean + 1
         XCTAssertEqual(picker.pick(p, input(picker, t), now: 0)?.index, other, "the less loaded holder")
