@@ -175,6 +175,20 @@ final class CacheAwarePolicyTests: XCTestCase {
         XCTAssertLessThanOrEqual(abs(p.replicas[home].inFlight - p.replicas[other].inFlight), 2, "\(p.replicas.map(\.inFlight))")
     }
 
+    /// A hot prefix's holders that are equally loaded share its requests: ties among them are a uniform draw,
+    /// not the first holder in rank order (which took every tie and ran 1.3x the mean on benchmark (c)).
+    func testKVAwareHotPrefixTiesSpreadOverHolders() {
+        let (p, picker, first, second) = twoHolders(seed: 6, family: 12, apart: 1)
+        var sent = [0, 0, 0, 0]
+        for k in 0..<400 {
+            let i = route(picker, p, input(picker, text(12, tail: k)))
+            p.replicas[i].release(promptTokens: p.replicas[i].inFlightPromptTokens)   // idle again: loads tie
+            if k >= 100 { sent[i] += 1 }
+        }
+        XCTAssertEqual(sent[first] + sent[second], 300, "an idle pool needs no new holders: \(sent)")
+        XCTAssertGreaterThan(min(sent[first], sent[second]), 100, "both holders share the ties: \(sent)")
+    }
+
     /// Ties are broken by a draw seeded by the prefix: new prefixes on an idle pool land everywhere
     /// (not on replica 0), and a given prefix lands on the same replica whatever the router's own seed.
     func testTiesBreakBySeededDrawNotReplicaOrder() {
