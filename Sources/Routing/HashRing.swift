@@ -12,8 +12,10 @@ public struct HashRing: Sendable {
     private var points: [UInt64] = []
     private var owners: [Int32] = []
     public let replicaCount: Int
-    /// Replicas already visited by the current walk (kept between walks so a walk does not allocate).
-    private var seen: [Int32] = []
+    /// Per replica, the number of the walk that last visited it: O(1) "seen already?" without clearing
+    /// anything between walks (a hot prefix's walk visits hundreds of replicas in a large pool).
+    private var visitedIn: [UInt32] = []
+    private var walkNumber: UInt32 = 0
 
     public init(replicaKeys: [UInt32]) {
         replicaCount = replicaKeys.count
@@ -27,6 +29,7 @@ public struct HashRing: Sendable {
         pairs.sort { $0.0 < $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) }
         points = pairs.map(\.0)
         owners = pairs.map(\.1)
+        visitedIn = [UInt32](repeating: 0, count: replicaKeys.count)
     }
 
     /// Calls `visit` with distinct replica indices in ring order from `key`, until it returns false or every
@@ -39,16 +42,19 @@ public struct HashRing: Sendable {
             let mid = (lo + hi) / 2
             if points[mid] < target { lo = mid + 1 } else { hi = mid }
         }
-        // Distinct owners by a linear scan of those already visited: a walk stops after a few replicas
-        // (the first one under the load bound), so this stays short even in a large pool.
-        seen.removeAll(keepingCapacity: true)
+        walkNumber &+= 1
+        if walkNumber == 0 {   // wrapped: stamps from 2^32 walks ago would read as this walk's
+            for r in visitedIn.indices { visitedIn[r] = 0 }
+            walkNumber = 1
+        }
         var i = lo == points.count ? 0 : lo
-        var steps = 0
-        while seen.count < replicaCount && steps < points.count {
-            let owner = owners[i]
-            if !seen.contains(owner) {
-                seen.append(owner)
-                if !visit(Int(owner)) { return }
+        var steps = 0, distinct = 0
+        while distinct < replicaCount && steps < points.count {
+            let owner = Int(owners[i])
+            if visitedIn[owner] != walkNumber {
+                visitedIn[owner] = walkNumber
+                distinct += 1
+                if !visit(owner) { return }
             }
             i += 1
             if i == points.count { i = 0 }
