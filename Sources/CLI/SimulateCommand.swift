@@ -27,6 +27,7 @@ enum SimulateCommand {
       --max-batch N           running requests per replica (default \(EngineConfig().maxBatch))
       --max-in-flight N       router's in-flight cap per replica; beyond it a request is rejected (default 0 = none)
       --scrape-ms T           how often the router reads each engine's load (default 200; 0 = never)
+      --index-memory SIZE     the router's prefix index cap, as policy.index_memory (default 64MiB, at least 64KiB)
 
     Prints one row per policy: requests, prefix-cache hit rate, TTFT p50/p99, output tokens/s, time-averaged
     in-flight load per replica (mean, busiest), rejected requests, and the real seconds the run took.
@@ -37,7 +38,8 @@ enum SimulateCommand {
     static func run(_ args: [String]) throws -> Int32 {
         if args.contains("--help") || args.contains("-h") { print(help); return 0 }
         let a = try Arguments(args, valued: ["--replicas", "--policies", "--workload", "--rate", "--duration", "--max-tokens",
-                                             "--seed", "--speedup", "--cache-blocks", "--max-batch", "--max-in-flight", "--scrape-ms"])
+                                             "--seed", "--speedup", "--cache-blocks", "--max-batch", "--max-in-flight", "--scrape-ms",
+                                             "--index-memory"])
         if let extra = a.positional.first { throw UsageError(message: "unexpected argument '\(extra)' (see --help)") }
         let policies = try parsePolicies(a.last("--policies"))
         let workload = a.last("--workload") ?? WorkloadKind.sharedPrefix.rawValue
@@ -58,6 +60,12 @@ enum SimulateCommand {
         c.maxInFlightPerReplica = try a.int("--max-in-flight", default: 0, range: 0...1_000_000)
         c.engineMetrics.interval = try a.double("--scrape-ms", default: c.engineMetrics.interval * 1000, range: 0...3_600_000) / 1000
         c.engineMetrics.enabled = c.engineMetrics.interval > 0
+        if let text = a.last("--index-memory") {
+            guard let bytes = parseConfigSize(text), bytes >= 64 << 10 else {
+                throw UsageError(message: "--index-memory '\(text)' must be a size of at least 64KiB, like 64MiB or 1GiB")
+            }
+            c.indexMemoryBytes = bytes
+        }
 
         print(FleetSimulationTable.header(c), terminator: "")
         for policy in policies {

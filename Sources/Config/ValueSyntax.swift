@@ -214,3 +214,9 @@ enum Spelling {
         return previous[b.count]
     }
 }
+
+/// A size spelled as in the config file (`65536`, `64KiB`, `32MiB`, `1GiB`), for command-line flags: the bytes,
+/// or nil when it is not such a size.
+public func parseConfigSize(_ text: String) -> Int? {
+    try? ValueSyntax.size(text)
+}

@@ -18,6 +18,8 @@ public struct FleetSimulationConfig: Sendable {
     public var engineMetrics = EngineMetricsScraping()
     /// Admission cap per replica (max_in_flight_per_replica); 0 = none. A request no replica can take is rejected.
     public var maxInFlightPerReplica = 0
+    /// The router's prefix index cap (the pool's `policy.index_memory`, 64 MiB by default).
+    public var indexMemoryBytes = PolicyConfig().indexMemoryBytes
 
     /// The H100 / Llama-3.1-8B timing model (docs/SIM.md) with the prefix cache sized for `workload`.
     public init(workload: WorkloadKind = .sharedPrefix) {
@@ -112,7 +114,8 @@ final class FleetRun {
         self.config = config
         workload = Workload(config.workload)
         let n = max(1, config.replicas)
-        let policy = PolicyConfig(kind: config.policy)
+        var policy = PolicyConfig(kind: config.policy)
+        policy.indexMemoryBytes = config.indexMemoryBytes
         pool = Pool(config: PoolConfig(name: "sim", models: [], replicas: (0..<n).map(FleetSimulation.address(ofReplica:)),
                                        policy: policy),
                     outlier: nil)

@@ -78,6 +78,16 @@ final class FleetSimulationTests: XCTestCase {
         }
     }
 
+    /// `indexMemoryBytes` reaches the router: an index too small for the conversations in flight forgets where
+    /// their histories are, and kv-aware hits clearly less than with the default 64 MiB.
+    func testTheIndexMemoryCapIsTheRoutersOwn() {
+        var c = smallFleet(.kvAware, kind: .multiTurn, rate: 40, duration: 6)
+        let roomy = FleetSimulation.run(c)
+        c.indexMemoryBytes = 64 << 10
+        let tiny = FleetSimulation.run(c)
+        XCTAssertGreaterThan(roomy.hitRate, tiny.hitRate + 0.2, "64 MiB \(roomy.hitRate) vs 64 KiB \(tiny.hitRate)")
+    }
+
     /// 16 requests at one instant, before any engine has started: only the charge made at each decision
     /// tells least-request that a replica is busy, so they spread two a replica. kv-aware gets 64 copies of
     /// one prompt and must not pile them on the replica that holds it (the load bound is mean + 3 = 11).
