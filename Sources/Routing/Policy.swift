@@ -437,12 +437,13 @@ public final class ReplicaPicker {
                 if let i = randomEligible(pool, now: now, excluding: excluding), !placeScratch.contains(i) { placeScratch.append(i) }
             }
         }
-        // Under the load bound, and not queueing clearly more than the pool does (an engine with requests it
-        // cannot admit would make this one wait): while any candidate qualifies, only those.
+        // Under the load bound, and not queueing more than the pool does (an engine with requests it cannot
+        // admit would make this one wait): while any candidate qualifies, only those. Strict, unlike the
+        // score's noise margin: a new prompt has no cached prefix to trade a short queue against.
         let load = pool.load
         let meanWaiting = load.engineReporting > 0 ? load.engineWaiting / Double(load.engineReporting) : 0
         func qualifies(_ i: Int) -> Bool {
-            underBound(pool, i) && (freshEngine(pool.replicas[i], now)?.waiting ?? 0) <= meanWaiting + ReplicaPicker.loadNoise
+            underBound(pool, i) && (freshEngine(pool.replicas[i], now)?.waiting ?? 0) <= meanWaiting
         }
         let anyQualifies = placeScratch.contains(where: qualifies)
         let seed = input.prefixKey ?? 0
