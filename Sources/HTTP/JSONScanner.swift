@@ -7,13 +7,17 @@
 public struct JSONInspectError: Error, Sendable, Equatable {
     /// One line an operator or API client can act on, e.g. "malformed JSON at byte 17: expected ':'".
     public var message: String
+    /// The body is not JSON at all (true), or is JSON of the wrong shape: not an object, a field of the
+    /// wrong type (false). The router answers `invalid_json` and `invalid_request` respectively.
+    public var malformed: Bool
 
-    public init(message: String) {
+    public init(message: String, malformed: Bool = false) {
         self.message = message
+        self.malformed = malformed
     }
 
     static func malformed(at offset: Int, _ what: String) -> JSONInspectError {
-        JSONInspectError(message: "malformed JSON at byte \(offset): \(what)")
+        JSONInspectError(message: "malformed JSON at byte \(offset): \(what)", malformed: true)
     }
 }
 

@@ -101,7 +101,7 @@ final class Exchange: ConnectionHandler {
         let request: InspectedRequest
         switch inspected {
         case .success(let r): request = r
-        case .failure(let e): return fail(.invalidJSON(e.message))
+        case .failure(let e): return fail(e.malformed ? .invalidJSON(e.message) : .badRequest(e.message))
         }
         if let m = request.model { record.model = m }
         user = request.user

@@ -21,6 +21,20 @@ func inspectError(_ s: String) -> String? {
 }
 
 final class JSONInspectorTests: XCTestCase {
+    /// Not JSON vs JSON of the wrong shape: the router answers invalid_json for the first only.
+    func testMalformedIsToldApartFromWrongShape() {
+        func malformed(_ s: String) -> Bool? {
+            if case .failure(let e) = inspect(s) { return e.malformed }
+            return nil
+        }
+        XCTAssertEqual(malformed(#"{"model": "m", "prompt": "#), true)
+        XCTAssertEqual(malformed(#"{"model": "m"} trailing"#), true)
+        XCTAssertEqual(malformed(#"{"model": "m", "prompt": 5}"#), false)
+        XCTAssertEqual(malformed(#"{"stream": "yes"}"#), false)
+        XCTAssertEqual(malformed(#"[{"model": "m"}]"#), false)
+        XCTAssertEqual(malformed(#"[{"model": "m"}"#), true, "an unterminated array is malformed, whatever its shape")
+    }
+
     func testChatRequest() {
         let body = """
         {"model": "meta-llama/Llama-3.1-8B-Instruct", "messages": [{"role": "user", "content": "the \\"model\\": \\"x\\""}],

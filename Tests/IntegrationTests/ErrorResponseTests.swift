@@ -32,7 +32,12 @@ final class ErrorResponseTests: IntegrationTestCase {
         XCTAssertNotNil(malformed.header("x-request-id"), "refused proxied requests still carry an id")
 
         let array = try roundTrip(port: router, "POST", "/v1/chat/completions", body: #"[{"model": "sim-llama"}]"#)
-        assertOpenAIError(array, status: 400, code: nil, "JSON array body")
+        assertOpenAIError(array, status: 400, code: "invalid_request", "JSON array body")
+
+        // Valid JSON with a field of the wrong type is not "invalid JSON": the message names the field.
+        let wrongType = try roundTrip(port: router, "POST", "/v1/completions", body: #"{"model": "sim-llama", "prompt": 5}"#)
+        assertOpenAIError(wrongType, status: 400, code: "invalid_request", "prompt of the wrong type")
+        XCTAssertTrue(wrongType.text.contains("prompt"), wrongType.text)
 
         let unknownModel = try roundTrip(port: router, "POST", "/v1/chat/completions", body: Bodies.chat(model: "gpt-17"))
         assertOpenAIError(unknownModel, status: 404, code: "model_not_found", "unknown model")
