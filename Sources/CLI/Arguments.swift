@@ -3,7 +3,6 @@
 struct Arguments {
     private(set) var values: [String: [String]] = [:]
     private(set) var switches: Set<String> = []
-    private(set) var positional: [String] = []
 
     /// `valued` flags take a value; `booleans` do not. Anything else starting with "-" is an error.
     init(_ args: [String], valued: Set<String>, booleans: Set<String> = []) throws {
@@ -23,7 +22,10 @@ struct Arguments {
                     if let inline {
                         values[name, default: []].append(inline)
                     } else {
-                        guard i + 1 < args.count else { throw UsageError(message: "\(name) needs a value") }
+                        // `--policy --replica URL` is a forgotten value, not a policy named "--replica".
+                        guard i + 1 < args.count, !Arguments.isFlag(args[i + 1], valued, booleans) else {
+                            throw UsageError(message: "\(name) needs a value")
+                        }
                         i += 1
                         values[name, default: []].append(args[i])
                     }
@@ -31,10 +33,17 @@ struct Arguments {
                     throw UsageError(message: "unknown option '\(name)' (see --help)")
                 }
             } else {
-                positional.append(a)
+                // No command takes bare words: a stray one is a typo or a lost flag, and starting anyway
+                // would hide it.
+                throw UsageError(message: "unexpected argument '\(a)' (see --help)")
             }
             i += 1
         }
+    }
+
+    private static func isFlag(_ a: String, _ valued: Set<String>, _ booleans: Set<String>) -> Bool {
+        let name = a.firstIndex(of: "=").map { String(a[..<$0]) } ?? a
+        return valued.contains(name) || booleans.contains(name)
     }
 
     func last(_ name: String) -> String? { values[name]?.last }

@@ -40,7 +40,6 @@ enum SimulateCommand {
         let a = try Arguments(args, valued: ["--replicas", "--policies", "--workload", "--rate", "--duration", "--max-tokens",
                                              "--seed", "--speedup", "--cache-blocks", "--max-batch", "--max-in-flight", "--scrape-ms",
                                              "--index-memory"])
-        if let extra = a.positional.first { throw UsageError(message: "unexpected argument '\(extra)' (see --help)") }
         let policies = try parsePolicies(a.last("--policies"))
         let workload = a.last("--workload") ?? WorkloadKind.sharedPrefix.rawValue
         guard let kind = WorkloadKind(rawValue: workload) else {
