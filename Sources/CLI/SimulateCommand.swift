@@ -60,8 +60,9 @@ enum SimulateCommand {
         c.engineMetrics.interval = try a.double("--scrape-ms", default: c.engineMetrics.interval * 1000, range: 0...3_600_000) / 1000
         c.engineMetrics.enabled = c.engineMetrics.interval > 0
         if let text = a.last("--index-memory") {
-            guard let bytes = parseConfigSize(text), bytes >= 64 << 10 else {
-                throw UsageError(message: "--index-memory '\(text)' must be a size of at least 64KiB, like 64MiB or 1GiB")
+            let least = PolicyConfig.minIndexMemoryBytes
+            guard let bytes = parseConfigSize(text), bytes >= least else {
+                throw UsageError(message: "--index-memory '\(text)' must be a size of at least \(formatConfigSize(least)), like 64MiB or 1GiB")
             }
             c.indexMemoryBytes = bytes
         }

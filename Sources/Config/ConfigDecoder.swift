@@ -196,7 +196,9 @@ struct ConfigDecoder {
         }
         if let m = f["index_memory"] {
             p.indexMemoryBytes = try convert(m, ValueSyntax.size)
-            if p.indexMemoryBytes < 64 << 10 { throw fail(m.value.mark, "'index_memory' must be at least 64KiB") }
+            if p.indexMemoryBytes < PolicyConfig.minIndexMemoryBytes {
+                throw fail(m.value.mark, "'index_memory' must be at least \(ConfigPlan.size(PolicyConfig.minIndexMemoryBytes))")
+            }
         }
         if let l = f["load_factor"] {
             p.loadFactor = try convert(l) { text throws(InvalidValue) in try ValueSyntax.decimal(text, key: "load_factor", range: 1...100) }

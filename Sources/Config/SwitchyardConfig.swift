@@ -52,6 +52,8 @@ public struct PolicyConfig: Sendable, Equatable {
     public var blockBytes = 64
     /// Hard cap on the pool's prefix index (which replica recently got which blocks); LRU beyond it.
     public var indexMemoryBytes = 64 << 20
+    /// The smallest `index_memory` accepted, from the file or the command line.
+    public static let minIndexMemoryBytes = 64 << 10
     /// prefix-affinity and consistent-hash: a replica is passed over when taking the request would put its
     /// in-flight load above this factor times the pool's mean (bounded loads).
     public var loadFactor = 1.25

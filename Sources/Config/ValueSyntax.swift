@@ -220,3 +220,8 @@ enum Spelling {
 public func parseConfigSize(_ text: String) -> Int? {
     try? ValueSyntax.size(text)
 }
+
+/// Bytes as the config file would spell them (`64MiB`, `65537`), for messages and reports.
+public func formatConfigSize(_ bytes: Int) -> String {
+    ConfigPlan.size(bytes)
+}

@@ -198,6 +198,13 @@ public final class ReplicaPicker {
         return Double(r.inFlight) + r.engineOthers
     }
 
+    /// kv-aware's load of a replica: `queueDepth` plus the prompt tokens sent it that have not had their
+    /// first response byte yet (`tokensPerRequest` of them weigh as one request).
+    @inline(__always)
+    private func pendingLoad(_ r: Replica, _ now: Double) -> Double {
+        queueDepth(r, now) + Double(r.inFlightPromptTokens) / ReplicaPicker.tokensPerRequest
+    }
+
     /// A rendezvous draw: for a given seed every replica gets a uniform pseudo-random rank; used to break
     /// ties the same way in every router instance, and differently for different prefixes.
     @inline(__always)
@@ -369,10 +376,7 @@ public final class ReplicaPicker {
         let needed = min(n, Int((fairShares * config.loadFactor).rounded(.up)))
         let deepest = self.deepest
         let holders = matchScratch.lazy.filter { $0.blocks == deepest }.map(\.index)
-        func load(_ i: Int) -> Double {
-            let r = pool.replicas[i]
-            return queueDepth(r, now) + Double(r.inFlightPromptTokens) / ReplicaPicker.tokensPerRequest
-        }
+        func load(_ i: Int) -> Double { pendingLoad(pool.replicas[i], now) }
         // The least loaded of `among`, preferring those under the load bound; equal loads by a uniform draw
         // (they tie often at small counts, and the first in rank order would take every tie: routing
         // benchmark (c), that holder ran 1.3x the mean).
@@ -414,7 +418,7 @@ public final class ReplicaPicker {
             newcomer = leastLoaded(spreadScratch)
         }
         let blocks = Double(input.hashes.count)
-        if let c = newcomer, bestHolder.map({ underBound(pool, c) && load(c) < load($0) || !underBound(pool, $0) && underBound(pool, c) }) ?? true {
+        if let c = newcomer, bestHolder.map({ h in underBound(pool, c) && (!underBound(pool, h) || load(c) < load(h)) }) ?? true {
             return (c, Double(depth(of: c)) / blocks)
         }
         guard let h = bestHolder else { return nil }
@@ -523,7 +527,7 @@ public final class ReplicaPicker {
             // (nearly as deep, or a first-placement spill elsewhere): independent routers converge on it.
             if i == home, matched < deepest, homeWins(pool, home: i) { matched = deepest }
             let cached = input.hashes.isEmpty ? 0 : Double(matched) / blocks
-            let replicaLoad = queueDepth(r, now) + Double(r.inFlightPromptTokens) / ReplicaPicker.tokensPerRequest
+            let replicaLoad = pendingLoad(r, now)
             var score = config.prefixWeight * cached
             // The home's bonus places new prefixes and brings spilled ones back; where the home really holds
             // the prefix and is busier than the pool (mean + 1), the replicas holding it compete on load

@@ -1,4 +1,5 @@
 // The text `switchyard simulate` prints: a header saying what was simulated, then one row per policy.
+import Config
 import Workload
 
 public enum FleetSimulationTable {
@@ -27,8 +28,7 @@ public enum FleetSimulationTable {
         case .unique:
             out += "; nothing is shared (the control: no policy can hit)\n"
         }
-        let index = c.indexMemoryBytes % (1 << 20) == 0 ? "\(c.indexMemoryBytes >> 20) MiB" : "\(c.indexMemoryBytes >> 10) KiB"
-        out += "router: the real ReplicaPicker, prefix index capped at \(index), load charged at decision, "
+        out += "router: the real ReplicaPicker, prefix index capped at \(formatConfigSize(c.indexMemoryBytes)), load charged at decision, "
         out += c.engineMetrics.enabled ? "engine metrics scraped every \(fixed(c.engineMetrics.interval * 1000, 0)) ms" : "no engine metrics"
         out += c.maxInFlightPerReplica > 0 ? ", at most \(c.maxInFlightPerReplica) in flight a replica\n" : ", no in-flight cap\n"
         out += "load = time-averaged requests in flight on a replica (mean over replicas, busiest replica); wall s = real seconds\n\n"
